@@ -1,0 +1,41 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+
+.PHONY: run test lint zipkin zipkin-stop clean
+
+## run: set up, migrate, start Zipkin if it can, and serve on http://127.0.0.1:$(PORT)
+run: $(VENV)/.runtime
+	$(BIN)/python manage.py migrate --noinput
+	@scripts/zipkin.sh start || scripts/zipkin.sh help-without-java
+	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+## test: lint, check migrations, run the whole test suite
+test: $(VENV)/.dev lint
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/pytest
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+zipkin:
+	scripts/zipkin.sh start
+
+zipkin-stop:
+	scripts/zipkin.sh stop
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
+
+$(VENV)/.runtime: requirements.txt
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@

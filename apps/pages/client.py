@@ -1,0 +1,93 @@
+"""The pages' one way to the toast API.
+
+Every call goes through `_call`, the one place that turns what can go wrong on
+the way into an outcome a page understands:
+
+- the API cannot be reached, times out, fails (5xx) or answers garbage:
+  `ToastServiceUnavailable`, which the pages show as a 503 page;
+- the API answers 404: `ToastNotFound`, which is Django's Http404;
+- the API rejects what we sent (400): `RequestRejected`, with its errors.
+"""
+
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.http import Http404, HttpRequest
+from requests.adapters import HTTPAdapter
+
+from toastsite import tracing
+
+
+class ToastServiceUnavailable(Exception):
+    """The toast API could not give an answer."""
+
+
+class ToastNotFound(Http404):
+    """The toast API has no such thing."""
+
+
+class RequestRejected(Exception):
+    """The toast API refused the data we sent (HTTP 400)."""
+
+    def __init__(self, errors: dict[str, Any]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+
+# One pooled session per process: connections to the API are kept alive and
+# reused across page views. Sized for the server's threads.
+_session = requests.Session()
+_session.mount("http://", HTTPAdapter(pool_maxsize=32))
+_session.mount("https://", HTTPAdapter(pool_maxsize=32))
+_session.headers["Accept"] = "application/json"
+
+
+def toast_of_the_day(request: HttpRequest) -> dict | None:
+    try:
+        return _call(request, "GET", "toasts/today/")
+    except ToastNotFound:
+        return None
+
+
+def week(request: HttpRequest) -> list[dict]:
+    return _call(request, "GET", "toasts/", params={"page_size": 100})["results"]
+
+
+def toast(request: HttpRequest, pk: int) -> dict:
+    return _call(request, "GET", "toasts/{id}/", pk=pk)
+
+
+def rate(request: HttpRequest, pk: int, *, stars: int, comment: str) -> dict:
+    payload = {"stars": stars, "comment": comment}
+    return _call(request, "POST", "toasts/{id}/ratings/", pk=pk, json=payload)
+
+
+def _call(
+    request: HttpRequest, method: str, route: str, pk: int | None = None, **kwargs: Any
+) -> Any:
+    """Call the API at `route` (a template like "toasts/{id}/") and return its JSON."""
+    url = f"{_api_base(request)}/api/{route.format(id=pk)}"
+    try:
+        with tracing.outbound_route(f"/api/{route}"):
+            response = _session.request(method, url, timeout=settings.TOAST_API_TIMEOUT, **kwargs)
+    except requests.RequestException as exc:
+        raise ToastServiceUnavailable(f"{method} {url} failed: {exc}") from exc
+
+    if response.status_code == 404:
+        raise ToastNotFound(f"{method} {url}: not found")
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise ToastServiceUnavailable(f"{method} {url}: answer is not JSON") from exc
+    if response.status_code == 400:
+        raise RequestRejected(data)
+    if not response.ok:
+        raise ToastServiceUnavailable(f"{method} {url}: HTTP {response.status_code}")
+    return data
+
+
+def _api_base(request: HttpRequest) -> str:
+    # The monolith calls itself: the API is on the server this page came from.
+    # request.get_host() is checked against ALLOWED_HOSTS, so it is safe to use.
+    return settings.TOAST_API_URL or f"{request.scheme}://{request.get_host()}"

@@ -1,0 +1,46 @@
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseServerError
+from django.shortcuts import redirect, render
+from django.template import loader
+from django.views.decorators.csrf import requires_csrf_token
+from django.views.decorators.http import require_GET, require_http_methods
+
+from apps.pages import client
+from apps.pages.context_processors import trace_links
+from apps.pages.forms import RatingForm
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    context = {"today": client.toast_of_the_day(request), "week": client.week(request)}
+    return render(request, "pages/home.html", context)
+
+
+@require_GET
+def week(request: HttpRequest) -> HttpResponse:
+    return render(request, "pages/week.html", {"week": client.week(request)})
+
+
+@require_http_methods(["GET", "POST"])
+def toast(request: HttpRequest, pk: int) -> HttpResponse:
+    form = RatingForm(request.POST or None)
+    if form.is_valid():
+        try:
+            client.rate(request, pk, **form.cleaned_data)
+        except client.RequestRejected as rejected:
+            for field, errors in rejected.errors.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            stars = form.cleaned_data["stars"]
+            messages.success(request, f"Thanks! Your {stars}-star rating is saved.")
+            return redirect("pages:toast", pk=pk)
+    status = 400 if form.errors else 200
+    context = {"toast": client.toast(request, pk), "form": form}
+    return render(request, "pages/toast.html", context, status=status)
+
+
+@requires_csrf_token
+def server_error(request: HttpRequest) -> HttpResponse:
+    # Rendered without context processors, since one of them may be what failed.
+    template = loader.get_template("500.html")
+    return HttpResponseServerError(template.render(trace_links()))

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ToastsConfig(AppConfig):
+    name = "apps.toasts"
+    label = "toasts"

@@ -1,0 +1,130 @@
+"""Fixtures shared by the whole suite.
+
+In-process tests trace into memory: tracing is set up once for the session,
+before any test client or live server loads Django's middleware. Tests that
+need the site as users run it start real server processes (see `site_server`).
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from toastsite import tracing
+
+ROOT = Path(__file__).resolve().parent.parent
+_memory = InMemorySpanExporter()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _trace_into_memory() -> None:
+    tracing.setup(processor=SimpleSpanProcessor(_memory))
+
+
+@pytest.fixture
+def spans() -> Callable[[], list[ReadableSpan]]:
+    """Returns a function that lists the spans finished since the test began."""
+    _memory.clear()
+    return _memory.get_finished_spans
+
+
+@pytest.fixture
+def api_via_live_server(live_server, settings) -> str:
+    """Pages call the API over real HTTP, on pytest-django's live server."""
+    settings.TOAST_API_URL = live_server.url
+    return live_server.url
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory) -> str:
+    """A migrated SQLite file for server processes (the test database is in memory)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'toastsite.sqlite3'}"
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": url},
+        check=True,
+    )
+    return url
+
+
+class SiteServer:
+    """`manage.py runserver` in a process of its own, as a user starts it."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self._log = log_path.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{self.port}"],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_until_up()
+
+    def _wait_until_up(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"runserver exited:\n{self.log()}")
+            try:
+                requests.get(f"{self.url}/api/", timeout=1)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"runserver did not answer within {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text()
+
+    def stop(self) -> None:
+        # SIGINT, like Ctrl-C: Python runs its exit hooks, so pending spans are flushed.
+        if self.process.poll() is None:
+            self.process.send_signal(2)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+@pytest.fixture
+def site_server(migrated_database, tmp_path) -> Iterator[Callable[..., SiteServer]]:
+    """Starts the site with extra environment variables; stops it after the test."""
+    servers: list[SiteServer] = []
+
+    def start(**env: str) -> SiteServer:
+        full_env = {
+            **os.environ,
+            "DATABASE_URL": migrated_database,
+            "OTEL_BSP_SCHEDULE_DELAY": "100",  # ms: spans reach the receiver quickly
+            **env,
+        }
+        server = SiteServer(full_env, tmp_path / f"server-{len(servers)}.log")
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -1,0 +1,132 @@
+"""The pages, rendered by the test client, get their data over real HTTP
+from the API on pytest-django's live server."""
+
+import socket
+import time
+
+import pytest
+from django.contrib.auth.models import User
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.pages.management.commands.runserver import NoDelayWSGIServer
+from apps.toasts.models import Rating, Toast
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.usefixtures("api_via_live_server"),
+]
+
+
+def test_home_shows_the_toast_of_the_day_and_the_week_with_ratings(client):
+    today = Toast.objects.get(weekday=timezone.localdate().weekday())
+    Rating.objects.create(toast=Toast.objects.get(name="Ham"), stars=4)
+    response = client.get(reverse("pages:home"))
+    assert response.status_code == 200
+    assert response.context["today"]["name"] == today.name
+    html = response.content.decode()
+    assert f'<h1><a href="/toasts/{today.pk}/">{today.name}</a></h1>' in html
+    assert html.count('<span class="day">') == 7
+    assert "★ 4.0 (1)" in html
+
+
+def test_home_says_so_when_no_toast_is_served_today(client):
+    Toast.objects.filter(weekday=timezone.localdate().weekday()).delete()
+    response = client.get(reverse("pages:home"))
+    assert response.status_code == 200
+    assert "No toast today" in response.content.decode()
+
+
+def test_week_lists_the_toasts_with_ingredients(client):
+    html = client.get(reverse("pages:week")).content.decode()
+    assert "Caprese" in html and "Basil, Mozzarella, Olive oil, Toast bread, Tomato" in html
+
+
+def test_toast_page_has_a_csrf_protected_rating_form(client):
+    toast = Toast.objects.get(name="Avocado")
+    html = client.get(reverse("pages:toast", args=[toast.pk])).content.decode()
+    assert "Crushed avocado" in html
+    assert 'name="csrfmiddlewaretoken"' in html and 'name="stars"' in html
+
+
+def test_rating_form_posts_to_the_api_and_redirects_back_with_a_message(client):
+    toast = Toast.objects.get(name="Avocado")
+    url = reverse("pages:toast", args=[toast.pk])
+    response = client.post(url, {"stars": 4, "comment": "Crunchy"}, follow=True)
+    assert response.redirect_chain == [(url, 302)]
+    assert "Thanks! Your 4-star rating is saved." in response.content.decode()
+    assert toast.ratings.get().comment == "Crunchy"
+
+
+def test_rating_form_needs_a_csrf_token():
+    from django.test import Client
+
+    toast = Toast.objects.get(name="Avocado")
+    response = Client(enforce_csrf_checks=True).post(
+        reverse("pages:toast", args=[toast.pk]), {"stars": 4}
+    )
+    assert response.status_code == 403
+    assert not Rating.objects.exists()
+
+
+def test_invalid_rating_shows_the_form_again_and_saves_nothing(client):
+    toast = Toast.objects.get(name="Avocado")
+    response = client.post(reverse("pages:toast", args=[toast.pk]), {"stars": 9})
+    assert response.status_code == 400
+    assert "Select a valid choice" in response.content.decode()
+    assert not Rating.objects.exists()
+
+
+def test_unknown_toast_is_the_sites_404_page(client):
+    response = client.get(reverse("pages:toast", args=[999]))
+    assert response.status_code == 404
+    assert "There is no such toast here" in response.content.decode()
+
+
+@pytest.mark.parametrize("page", ["pages:home", "pages:week"])
+def test_api_unreachable_gives_the_503_page_within_the_timeout(client, settings, page):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        settings.TOAST_API_URL = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    started = time.monotonic()
+    response = client.get(reverse(page))
+    assert time.monotonic() - started < sum(settings.TOAST_API_TIMEOUT)
+    assert response.status_code == 503
+    assert "The toast service is unavailable" in response.content.decode()
+
+
+def test_api_not_answering_in_time_gives_the_503_page(client, settings):
+    with socket.socket() as listener:  # accepts connections, never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        settings.TOAST_API_URL = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        settings.TOAST_API_TIMEOUT = (0.5, 0.5)
+        started = time.monotonic()
+        response = client.get(reverse("pages:week"))
+        elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    assert elapsed < 2
+
+
+def test_rating_while_the_api_is_down_says_it_was_not_saved(client, settings):
+    settings.TOAST_API_URL = "http://127.0.0.1:9"  # discard port: closed
+    toast = Toast.objects.get(name="Avocado")
+    response = client.post(reverse("pages:toast", args=[toast.pk]), {"stars": 4})
+    assert response.status_code == 503
+    assert "Your rating was not saved" in response.content.decode()
+
+
+def test_admin_requires_login(client):
+    response = client.get(reverse("admin:toasts_toast_changelist"))
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    client.force_login(User.objects.create_superuser("admin", password="x"))
+    html = client.get(reverse("admin:toasts_toast_changelist")).content.decode()
+    assert "Hawaii" in html and "By weekday" in html
+
+
+def test_runserver_sends_responses_without_nagle_delay():
+    server = NoDelayWSGIServer(("127.0.0.1", 0), None)
+    with server, socket.create_connection(server.server_address):
+        connection, _ = server.get_request()
+        with connection:
+            assert connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)

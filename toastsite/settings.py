@@ -1,0 +1,165 @@
+"""Settings for toastsite, all read from the environment here and nowhere else.
+
+See .env.example for every variable and its default.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("Set DJANGO_SECRET_KEY when DJANGO_DEBUG is off.")
+    SECRET_KEY = "django-insecure-development-only"
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+
+INSTALLED_APPS = [
+    "apps.pages",  # first, so its runserver command replaces Django's
+    "apps.toasts",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.pages.middleware.ToastServiceErrorMiddleware",
+]
+
+ROOT_URLCONF = "toastsite.urls"
+WSGI_APPLICATION = "toastsite.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "apps.pages.context_processors.trace",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.config(
+        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        conn_max_age=60,
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": f"django.contrib.auth.password_validation.{name}"}
+    for name in (
+        "UserAttributeSimilarityValidator",
+        "MinimumLengthValidator",
+        "CommonPasswordValidator",
+        "NumericPasswordValidator",
+    )
+]
+
+# Flash messages live in a cookie, so the pages need no database for them.
+MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.environ.get("TZ", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Toast API",
+    "DESCRIPTION": "The toast of the day, the week's toasts and their ratings.",
+    "VERSION": "1.0.0",
+    # Serve Swagger UI from our own static files, not from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- The toast API, as the pages see it -------------------------------------
+# Unset (the monolith): the pages call the API on the server they were
+# requested from. Set it when the API runs elsewhere, e.g. http://api:8001.
+TOAST_API_URL = os.environ.get("TOAST_API_URL", "").rstrip("/")
+# (connect, read) timeouts in seconds: a slow API must never hang a page.
+TOAST_API_TIMEOUT = (
+    float(os.environ.get("TOAST_API_CONNECT_TIMEOUT", "2")),
+    float(os.environ.get("TOAST_API_READ_TIMEOUT", "5")),
+)
+
+# --- Tracing ------------------------------------------------------------------
+# Standard OpenTelemetry variables. The SDK itself reads the others:
+# OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER(_ARG),
+# OTEL_PROPAGATORS and OTEL_EXPORTER_ZIPKIN_ENDPOINT / _TIMEOUT.
+OTEL_SDK_DISABLED = env_bool("OTEL_SDK_DISABLED", False)
+OTEL_TRACES_EXPORTER = env_list("OTEL_TRACES_EXPORTER", "zipkin")
+OTEL_PROPAGATORS = env_list("OTEL_PROPAGATORS", "tracecontext,baggage")
+SERVICE_NAME = "toastsite"
+DEPLOYMENT_ENVIRONMENT = "development" if DEBUG else "production"
+# Where people open a trace: the footer links to <ZIPKIN_UI_URL>/traces/<id>.
+ZIPKIN_UI_URL = os.environ.get("ZIPKIN_UI_URL", "http://localhost:9411/zipkin").rstrip("/")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"trace": {"()": "toastsite.tracing.TraceContextFilter"}},
+    "formatters": {
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s "
+            "[trace_id=%(trace_id)s span_id=%(span_id)s] %(message)s",
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["trace"]},
+    },
+    "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
+    # Django's own loggers print once, through the handler above.
+    "loggers": {"django": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+}

@@ -1,0 +1,216 @@
+"""All of toastsite's OpenTelemetry setup, in one place.
+
+`setup()` runs once in each serving process, from wsgi.py and asgi.py: that
+covers runserver's serving child and every gunicorn worker, and leaves
+`migrate`, `shell` and `test` untraced. It reads the standard OTEL_* variables
+(see settings.py) and instruments Django (server spans), requests (client
+spans) and the database drivers (one span per SQL statement).
+"""
+
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
+
+from django.conf import settings
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.exporter.zipkin.json import ZipkinExporter
+from opentelemetry.instrumentation.django import DjangoInstrumentor
+from opentelemetry.instrumentation.propagators import (
+    TraceResponsePropagator,
+    set_global_response_propagator,
+)
+from opentelemetry.instrumentation.requests import RequestsInstrumentor
+from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
+from opentelemetry.propagate import set_global_textmap
+from opentelemetry.propagators.textmap import TextMapPropagator
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SpanExporter,
+    SpanExportResult,
+    SpanProcessor,
+)
+
+import toastsite
+
+logger = logging.getLogger(__name__)
+
+_outbound_route: ContextVar[str | None] = ContextVar("outbound_route", default=None)
+_configured = False
+
+
+def setup(processor: SpanProcessor | None = None) -> None:
+    """Set tracing up for this process; later calls do nothing.
+
+    `processor` replaces the exporters chosen by OTEL_TRACES_EXPORTER: the
+    tests pass one that keeps spans in memory.
+    """
+    global _configured
+    if _configured:
+        return
+    _configured = True
+    if settings.OTEL_SDK_DISABLED:
+        logger.info("Tracing is off (OTEL_SDK_DISABLED).")
+        return
+
+    provider = TracerProvider(resource=_resource())
+    processors = [processor] if processor else _processors_from_env()
+    for each in processors:
+        provider.add_span_processor(each)
+    trace.set_tracer_provider(provider)
+
+    if "none" in settings.OTEL_PROPAGATORS:
+        set_global_textmap(NoPropagation())
+    set_global_response_propagator(TraceResponsePropagator())
+
+    DjangoInstrumentor().instrument(tracer_provider=provider)
+    RequestsInstrumentor().instrument(tracer_provider=provider, request_hook=_name_client_span)
+    SQLite3Instrumentor().instrument(tracer_provider=provider)
+
+
+def _resource() -> Resource:
+    defaults = Resource.create(
+        {
+            "service.name": settings.SERVICE_NAME,
+            "service.version": toastsite.__version__,
+            "deployment.environment": settings.DEPLOYMENT_ENVIRONMENT,
+            "host.name": socket.gethostname(),
+        }
+    )
+    # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win over our defaults.
+    return defaults.merge(OTELResourceDetector().detect())
+
+
+def _processors_from_env() -> list[SpanProcessor]:
+    processors: list[SpanProcessor] = []
+    for name in settings.OTEL_TRACES_EXPORTER:
+        if name in {"zipkin", "zipkin_json"}:
+            # "zipkin" means Zipkin's JSON v2 here; OpenTelemetry's own entry point
+            # for that name is the protobuf exporter, which we do not install.
+            zipkin = ZipkinExporter(local_node_ipv4=_host_ip())
+            processors.append(BatchSpanProcessor(WarnOnFailure(zipkin, zipkin.endpoint)))
+        elif name == "console":
+            processors.append(BatchSpanProcessor(ConsoleSpanExporter()))
+        elif name != "none":
+            raise ValueError(f"OTEL_TRACES_EXPORTER: unknown exporter {name!r}")
+    return processors
+
+
+def _host_ip() -> str | None:
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return None
+
+
+class WarnOnFailure(SpanExporter):
+    """Wraps an exporter so that a dead backend costs one warning a minute.
+
+    Without it, the batch processor logs a full traceback for every batch it
+    fails to send. A failed batch is dropped either way: spans are not queued
+    up for later, so memory stays bounded while Zipkin is away.
+    """
+
+    def __init__(self, exporter: SpanExporter, endpoint: str, interval: float = 60.0) -> None:
+        self._exporter = exporter
+        self._endpoint = endpoint
+        self._interval = interval
+        self._last_warning: float | None = None
+        # The wrapped exporter would log an error per batch too; we report instead.
+        logging.getLogger(type(exporter).__module__).setLevel(logging.CRITICAL)
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            result = self._exporter.export(spans)
+            problem = "" if result is SpanExportResult.SUCCESS else "the export was refused"
+        except Exception as exc:  # noqa: BLE001 - any failure means the same: drop and warn
+            result, problem = SpanExportResult.FAILURE, f"{type(exc).__name__}: {exc}"
+        if problem:
+            self._warn(len(spans), problem)
+        elif self._last_warning is not None:
+            logger.warning("Exporting spans to %s works again.", self._endpoint)
+            self._last_warning = None
+        return result
+
+    def _warn(self, count: int, problem: str) -> None:
+        now = time.monotonic()
+        if self._last_warning is not None and now - self._last_warning < self._interval:
+            return
+        self._last_warning = now
+        logger.warning(
+            "Cannot export spans to %s (%s); dropped %d spans. "
+            "Is Zipkin running? This warning repeats at most once a minute.",
+            self._endpoint,
+            problem,
+            count,
+        )
+
+    def shutdown(self) -> None:
+        self._exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._exporter.force_flush(timeout_millis)
+
+
+class NoPropagation(TextMapPropagator):
+    """OTEL_PROPAGATORS=none: never read nor write trace headers.
+
+    OpenTelemetry's own "none" returns no context at all from extract(), and
+    the Django middleware then fails every request; this returns an empty one,
+    so each service starts traces of its own.
+    """
+
+    def extract(self, carrier, context: Context | None = None, getter=None) -> Context:
+        return context if context is not None else Context()
+
+    def inject(self, carrier, context: Context | None = None, setter=None) -> None:
+        pass
+
+    @property
+    def fields(self) -> set[str]:
+        return set()
+
+
+@contextlib.contextmanager
+def outbound_route(template: str) -> Iterator[None]:
+    """Name the client spans of requests made inside after `template`.
+
+    The requests instrumentation names its spans just "GET"; with this, a call
+    reads "GET /api/toasts/{id}/" in Zipkin.
+    """
+    token = _outbound_route.set(template)
+    try:
+        yield
+    finally:
+        _outbound_route.reset(token)
+
+
+def _name_client_span(span: trace.Span, request) -> None:
+    template = _outbound_route.get()
+    if template and span.is_recording():
+        span.update_name(f"{request.method} {template}")
+        span.set_attribute("url.template", template)
+
+
+def current_trace_id() -> str | None:
+    """The current trace's id as Zipkin shows it, if this request is traced and sampled."""
+    context = trace.get_current_span().get_span_context()
+    if not (context.is_valid and context.trace_flags.sampled):
+        return None
+    return trace.format_trace_id(context.trace_id)
+
+
+class TraceContextFilter(logging.Filter):
+    """Adds trace_id and span_id to every log record ("0" outside a span)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        context = trace.get_current_span().get_span_context()
+        record.trace_id = trace.format_trace_id(context.trace_id) if context.is_valid else "0"
+        record.span_id = trace.format_span_id(context.span_id) if context.is_valid else "0"
+        return True
