@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -42,6 +43,25 @@ def api_via_live_server(live_server, settings) -> str:
     """Pages call the API over real HTTP, on pytest-django's live server."""
     settings.TOAST_API_URL = live_server.url
     return live_server.url
+
+
+class Browser(requests.Session):
+    """An HTTP client that, like a browser, sends no trace context of its own.
+
+    The test process itself is instrumented (see above); this keeps its calls
+    to real servers out of the traces under test.
+    """
+
+    def request(self, *args, **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", 30)
+        with suppress_http_instrumentation():
+            return super().request(*args, **kwargs)
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    with Browser() as session:
+        yield session
 
 
 def free_port() -> int:
@@ -86,7 +106,7 @@ class SiteServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"runserver exited:\n{self.log()}")
             try:
-                requests.get(f"{self.url}/api/", timeout=1)
+                Browser().get(f"{self.url}/api/", timeout=1)
                 return
             except requests.ConnectionError:
                 time.sleep(0.1)
@@ -94,7 +114,8 @@ class SiteServer:
         raise RuntimeError(f"runserver did not answer within {timeout}s:\n{self.log()}")
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text()
 
     def stop(self) -> None:
@@ -106,7 +127,8 @@ class SiteServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self._log.close()
+        if not self._log.closed:
+            self._log.close()
 
 
 @pytest.fixture

@@ -39,14 +39,16 @@ def test_home_says_so_when_no_toast_is_served_today(client):
 
 def test_week_lists_the_toasts_with_ingredients(client):
     html = client.get(reverse("pages:week")).content.decode()
-    assert "Caprese" in html and "Basil, Mozzarella, Olive oil, Toast bread, Tomato" in html
+    assert "Caprese" in html
+    assert "Basil, Mozzarella, Olive oil, Toast bread, Tomato" in html
 
 
 def test_toast_page_has_a_csrf_protected_rating_form(client):
     toast = Toast.objects.get(name="Avocado")
     html = client.get(reverse("pages:toast", args=[toast.pk])).content.decode()
     assert "Crushed avocado" in html
-    assert 'name="csrfmiddlewaretoken"' in html and 'name="stars"' in html
+    assert 'name="csrfmiddlewaretoken"' in html
+    assert 'name="stars"' in html
 
 
 def test_rating_form_posts_to_the_api_and_redirects_back_with_a_message(client):
@@ -118,10 +120,12 @@ def test_rating_while_the_api_is_down_says_it_was_not_saved(client, settings):
 
 def test_admin_requires_login(client):
     response = client.get(reverse("admin:toasts_toast_changelist"))
-    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
     client.force_login(User.objects.create_superuser("admin", password="x"))
     html = client.get(reverse("admin:toasts_toast_changelist")).content.decode()
-    assert "Hawaii" in html and "By weekday" in html
+    assert "Hawaii" in html
+    assert "By weekday" in html
 
 
 def test_runserver_sends_responses_without_nagle_delay():

@@ -30,9 +30,11 @@ def test_list_is_paginated_with_ingredients_and_rating_summary(client, hawaii):
     Rating.objects.create(toast=hawaii, stars=4)
     Rating.objects.create(toast=hawaii, stars=5)
     body = client.get(reverse("api:toast-list")).json()
-    assert body["count"] == 7 and body["next"] is None
+    assert body["count"] == 7
+    assert body["next"] is None
     first = body["results"][0]
-    assert first["name"] == "Hawaii" and first["weekday_name"] == "Monday"
+    assert first["name"] == "Hawaii"
+    assert first["weekday_name"] == "Monday"
     assert "Pineapple" in first["ingredients"]
     assert first["rating"] == {"count": 2, "average": 4.5}
     assert body["results"][1]["rating"] == {"count": 0, "average": None}
@@ -40,7 +42,8 @@ def test_list_is_paginated_with_ingredients_and_rating_summary(client, hawaii):
 
 def test_list_pages_by_page_size(client):
     body = client.get(reverse("api:toast-list"), {"page_size": 3}).json()
-    assert len(body["results"]) == 3 and body["next"]
+    assert len(body["results"]) == 3
+    assert body["next"]
 
 
 def test_list_filters_by_weekday(client):
@@ -65,7 +68,8 @@ def test_list_runs_the_same_number_of_queries_whatever_the_number_of_toasts(
 
 def test_detail(client, hawaii):
     body = client.get(toast_url(hawaii)).json()
-    assert body["id"] == hawaii.pk and body["name"] == "Hawaii"
+    assert body["id"] == hawaii.pk
+    assert body["name"] == "Hawaii"
 
 
 @pytest.mark.parametrize(
@@ -73,7 +77,8 @@ def test_detail(client, hawaii):
 )
 def test_today_takes_an_optional_date(client, day, name):
     response = client.get(reverse("api:toast-today"), {"date": day})
-    assert response.status_code == 200 and response.json()["name"] == name
+    assert response.status_code == 200
+    assert response.json()["name"] == name
 
 
 def test_today_defaults_to_the_servers_date(client, settings):
@@ -158,7 +163,8 @@ def test_staff_can_create_update_and_delete(staff_client, hawaii):
     assert sorted(created.ingredients.values_list("name", flat=True)) == ["Butter", "Toast bread"]
 
     response = staff_client.patch(toast_url(hawaii), {"weekday": 4}, "application/json")
-    assert response.status_code == 200 and response.json()["weekday_name"] == "Friday"
+    assert response.status_code == 200
+    assert response.json()["weekday_name"] == "Friday"
 
     assert staff_client.delete(toast_url(hawaii)).status_code == 204
     assert not Toast.objects.filter(name="Hawaii").exists()
@@ -181,6 +187,8 @@ def test_openapi_schema_describes_the_endpoints(client):
 
 def test_interactive_docs_and_browsable_api_are_served(client):
     docs = client.get(reverse("api:docs"))
-    assert docs.status_code == 200 and b"swagger-ui" in docs.content
+    assert docs.status_code == 200
+    assert b"swagger-ui" in docs.content
     browsable = client.get(reverse("api:toast-list"), HTTP_ACCEPT="text/html")
-    assert browsable.status_code == 200 and b"Toast List" in browsable.content
+    assert browsable.status_code == 200
+    assert b"Toast List" in browsable.content

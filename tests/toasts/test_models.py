@@ -16,7 +16,8 @@ def test_migrations_seed_the_talks_week_one_toast_a_day():
 
 
 def test_weekdays_are_numbered_like_python_date_weekday():
-    assert Weekday.MONDAY == 0 and Weekday.SUNDAY == 6
+    assert Weekday.MONDAY == 0
+    assert Weekday.SUNDAY == 6
     assert Toast.objects.get(name="Honey").get_weekday_display() == "Sunday"
 
 

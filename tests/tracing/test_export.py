@@ -1,0 +1,222 @@
+"""The site as users run it: a real runserver process, configured only through
+the standard OTEL_* variables, posting Zipkin JSON v2 to a local receiver."""
+
+import re
+import time
+
+import pytest
+import requests
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def trace_id_of(response: requests.Response) -> str:
+    return response.headers["traceresponse"].split("-")[1]
+
+
+def named(spans: list[dict], name: str) -> dict:
+    matches = [s for s in spans if s["name"] == name]
+    assert len(matches) == 1, f"{name!r} in {[s['name'] for s in spans]}"
+    return matches[0]
+
+
+@pytest.fixture
+def site(site_server, zipkin_receiver):
+    return site_server(OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint)
+
+
+def test_a_page_view_reaches_zipkin_as_one_trace_with_tags_and_annotations(
+    browser, site, zipkin_receiver
+):
+    response = browser.get(f"{site.url}/")
+    assert response.status_code == 200
+    spans = zipkin_receiver.trace(response)
+
+    page = named(spans, "GET home")
+    call = named(spans, "GET /api/toasts/today/")
+    api = named(spans, "GET api/toasts/today/")
+    choose = named(spans, "choose toast of the day")
+    assert "parentId" not in page
+    assert page["kind"] == "SERVER"
+    assert call["parentId"] == page["id"]
+    assert call["kind"] == "CLIENT"
+    assert api["parentId"] == call["id"]
+    assert api["kind"] == "SERVER"
+    assert choose["parentId"] == api["id"]
+
+    assert call["tags"]["http.method"] == "GET"
+    assert call["tags"]["http.status_code"] == "200"
+    assert call["tags"]["http.url"] == f"{site.url}/api/toasts/today/"
+    (annotation,) = choose["annotations"]
+    assert '"Hawaii Monday"' in annotation["value"]
+    assert annotation["value"].startswith('{"Toasts"')
+
+    sql = [s for s in spans if s.get("parentId") == choose["id"]]
+    assert sql
+    assert all(s["tags"]["db.system"] == "sqlite" for s in sql)
+    assert any(s["tags"]["db.statement"].startswith('SELECT "toasts_toast"') for s in sql)
+
+    for span in spans:
+        assert span["localEndpoint"]["serviceName"] == "toastsite"
+        assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+", span["localEndpoint"]["ipv4"])
+        assert span["tags"]["service.version"] == "0.1.0"
+        assert span["tags"]["host.name"]
+        assert span["tags"]["deployment.environment"] == "development"
+
+
+def test_the_footer_links_to_the_trace_in_the_zipkin_ui(browser, site):
+    response = browser.get(f"{site.url}/toasts/")
+    trace_id = trace_id_of(response)
+    assert f'href="http://localhost:9411/zipkin/traces/{trace_id}"' in response.text
+
+
+def test_service_name_and_resource_come_from_the_standard_variables(
+    browser, site_server, zipkin_receiver
+):
+    site = site_server(
+        OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint,
+        OTEL_SERVICE_NAME="toast-shop",
+        OTEL_RESOURCE_ATTRIBUTES="deployment.environment=staging,team=bakery",
+    )
+    spans = zipkin_receiver.trace(browser.get(f"{site.url}/api/toasts/"))
+    (span,) = spans[:1]
+    assert span["localEndpoint"]["serviceName"] == "toast-shop"
+    assert span["tags"]["deployment.environment"] == "staging"
+    assert span["tags"]["team"] == "bakery"
+
+
+def test_an_incoming_traceparent_continues_the_callers_trace(browser, site, zipkin_receiver):
+    response = browser.get(f"{site.url}/toasts/", headers={"traceparent": TRACEPARENT})
+    assert trace_id_of(response) == "0af7651916cd43dd8448eb211c80319c"
+    spans = zipkin_receiver.trace(response)
+    page = named(spans, "GET toasts/")
+    assert page["parentId"] == "b7ad6b7169203331"
+
+
+@pytest.mark.parametrize(
+    ("propagators", "headers"),
+    [
+        ("b3", {"b3": "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"}),
+        (
+            "b3multi",
+            {
+                "X-B3-TraceId": "80f198ee56343ba864fe8b2a57d3eff7",
+                "X-B3-SpanId": "e457b5a2e4d86bd1",
+                "X-B3-Sampled": "1",
+            },
+        ),
+    ],
+)
+def test_b3_propagation_for_zipkin_native_peers(
+    browser, site_server, zipkin_receiver, propagators, headers
+):
+    site = site_server(
+        OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint, OTEL_PROPAGATORS=propagators
+    )
+    response = browser.get(f"{site.url}/toasts/", headers=headers)
+    assert response.status_code == 200
+    assert trace_id_of(response) == "80f198ee56343ba864fe8b2a57d3eff7"
+    spans = zipkin_receiver.trace(response)
+    page = named(spans, "GET toasts/")
+    assert page["parentId"] == "e457b5a2e4d86bd1"
+    # The page's own call to the API carried b3 too: the API span joined the trace.
+    assert named(spans, "GET api/toasts/")["parentId"] == named(spans, "GET /api/toasts/")["id"]
+
+
+def test_no_propagation_gives_disjoint_traces_and_the_site_still_answers(
+    browser, site_server, zipkin_receiver
+):
+    site = site_server(
+        OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint, OTEL_PROPAGATORS="none"
+    )
+    response = browser.get(f"{site.url}/toasts/", headers={"traceparent": TRACEPARENT})
+    assert response.status_code == 200
+    page_trace = zipkin_receiver.trace(response)
+    assert page_trace[0]["traceId"] != "0af7651916cd43dd8448eb211c80319c"
+    assert {s["name"] for s in page_trace} == {"GET toasts/", "GET /api/toasts/"}
+    assert "parentId" not in named(page_trace, "GET toasts/")
+    time.sleep(0.5)
+    api = named(zipkin_receiver.spans, "GET api/toasts/")
+    assert "parentId" not in api
+    assert api["traceId"] != page_trace[0]["traceId"]
+
+
+def test_sampling_off_sends_nothing(browser, site_server, zipkin_receiver):
+    site = site_server(
+        OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint,
+        OTEL_TRACES_SAMPLER="always_off",
+    )
+    response = browser.get(f"{site.url}/")
+    assert response.status_code == 200
+    flags = response.headers["traceresponse"].split("-")[3]
+    assert not int(flags, 16) & 1  # a trace id, but not sampled
+    assert "This page was not traced." in response.text
+    time.sleep(1)
+    assert zipkin_receiver.spans == []
+
+
+def test_sdk_disabled_traces_nothing(browser, site_server, zipkin_receiver):
+    site = site_server(
+        OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint, OTEL_SDK_DISABLED="true"
+    )
+    response = browser.get(f"{site.url}/")
+    assert response.status_code == 200
+    assert "traceresponse" not in response.headers
+    assert "This page was not traced." in response.text
+    time.sleep(1)
+    assert zipkin_receiver.spans == []
+
+
+def test_console_exporter_prints_spans(browser, site_server):
+    site = site_server(OTEL_TRACES_EXPORTER="console")
+    trace_id = trace_id_of(browser.get(f"{site.url}/api/toasts/"))
+    site.stop()
+    assert f'"trace_id": "0x{trace_id}"' in site.log()
+
+
+def test_log_lines_written_in_a_request_carry_its_trace_and_span_ids(
+    browser, site_server, zipkin_receiver
+):
+    site = site_server(
+        OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint, TOAST_API_URL="http://127.0.0.1:9"
+    )
+    response = browser.get(f"{site.url}/toasts/")
+    assert response.status_code == 503
+    trace_id = trace_id_of(response)
+    page = named(zipkin_receiver.trace(response), "GET toasts/")
+    line = next(x for x in site.log().splitlines() if "Toast service unavailable" in x)
+    assert f"[trace_id={trace_id} span_id={page['id']}]" in line
+    assert f"/traces/{trace_id}" in response.text
+
+
+@pytest.mark.parametrize("mode", ["down", "error"])
+def test_zipkin_down_costs_one_warning_not_a_traceback_per_batch(browser, site_server, mode):
+    from tests.tracing.conftest import ZipkinReceiver
+
+    receiver = ZipkinReceiver(mode="error")
+    endpoint = receiver.endpoint if mode == "error" else "http://127.0.0.1:9/api/v2/spans"
+    site = site_server(OTEL_EXPORTER_ZIPKIN_ENDPOINT=endpoint)
+    for _ in range(10):  # spread over several 100 ms batches
+        assert browser.get(f"{site.url}/api/toasts/").status_code == 200
+        time.sleep(0.15)
+    site.stop()
+    receiver.close()
+    log = site.log()
+    assert log.count("Cannot export spans to") == 1
+    assert "Traceback" not in log
+
+
+def test_a_zipkin_that_never_answers_does_not_slow_the_site(browser, site_server):
+    from tests.tracing.conftest import ZipkinReceiver
+
+    receiver = ZipkinReceiver(mode="hang")
+    site = site_server(
+        OTEL_EXPORTER_ZIPKIN_ENDPOINT=receiver.endpoint, OTEL_EXPORTER_ZIPKIN_TIMEOUT="5"
+    )
+    try:
+        for _ in range(10):
+            # Exports block for 5 s each; pages must not wait for them.
+            assert browser.get(f"{site.url}/toasts/", timeout=2).status_code == 200
+            time.sleep(0.1)
+    finally:
+        receiver.close()

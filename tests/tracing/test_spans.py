@@ -1,0 +1,143 @@
+"""The span tree of a page view, captured in memory.
+
+The page is rendered by the test client; its API calls go over real HTTP to
+the live server, and both sides record into the same in-memory exporter.
+"""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from opentelemetry.trace import SpanKind, StatusCode
+
+from apps.toasts.models import Toast
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.usefixtures("api_via_live_server"),
+]
+
+
+def by_name(spans, name):
+    matches = [s for s in spans if s.name == name]
+    assert len(matches) == 1, f"{name!r} in {[s.name for s in spans]}"
+    return matches[0]
+
+
+def children(spans, parent):
+    return [s for s in spans if s.parent and s.parent.span_id == parent.context.span_id]
+
+
+def test_a_page_view_is_one_trace_page_api_call_api_view_business_step_and_sql(client, spans):
+    client.get(reverse("pages:home"), {"date": "ignored"})
+    finished = spans()
+    assert len({s.context.trace_id for s in finished}) == 1
+
+    page = by_name(finished, "GET home")
+    assert page.kind is SpanKind.SERVER
+    assert page.parent is None
+
+    call = by_name(finished, "GET /api/toasts/today/")
+    assert call.kind is SpanKind.CLIENT
+    assert call.parent.span_id == page.context.span_id
+    assert call.attributes["http.method"] == "GET"
+    assert call.attributes["http.status_code"] == 200
+    assert call.attributes["http.url"].endswith("/api/toasts/today/")
+    assert call.attributes["url.template"] == "/api/toasts/today/"
+
+    api = by_name(finished, "GET api/toasts/today/")
+    assert api.kind is SpanKind.SERVER
+    assert api.parent.span_id == call.context.span_id
+
+    choose = by_name(finished, "choose toast of the day")
+    assert choose.kind is SpanKind.INTERNAL
+    assert choose.parent.span_id == api.context.span_id
+    today = Toast.objects.get(name=choose.attributes["toast.name"])
+    assert choose.attributes["toast.weekday"] == today.get_weekday_display()
+    (event,) = choose.events
+    assert event.name == "Toasts"
+    assert list(event.attributes["toasts"])[:2] == ["Hawaii Monday", "Peperoni Tuesday"]
+
+    sql = children(finished, choose)
+    assert len(sql) == 2
+    for query in sql:
+        assert query.kind is SpanKind.CLIENT
+        assert query.name == "SELECT"
+        assert query.attributes["db.system"] == "sqlite"
+        assert query.attributes["db.statement"].startswith("SELECT ")
+
+    # The week beside it: a second API call in the same trace.
+    week_call = by_name(finished, "GET /api/toasts/")
+    assert week_call.parent.span_id == page.context.span_id
+    assert children(finished, week_call)[0].name == "GET api/toasts/"
+
+
+def test_sql_statements_carry_placeholders_not_values(client, spans):
+    toast = Toast.objects.get(name="Cheese")
+    client.get(reverse("pages:toast", args=[toast.pk]))
+    statements = [s.attributes["db.statement"] for s in spans() if s.name == "SELECT"]
+    where_id = [q for q in statements if '"toasts_toast"."id" = ' in q]
+    assert where_id
+    assert all('"toasts_toast"."id" = %s' in q for q in where_id)
+
+
+def test_client_spans_are_named_after_the_api_route_template(client, spans):
+    toast = Toast.objects.get(name="Cheese")
+    client.get(reverse("pages:toast", args=[toast.pk]))
+    call = by_name(spans(), "GET /api/toasts/{id}/")
+    assert call.attributes["http.url"].endswith(f"/api/toasts/{toast.pk}/")
+    by_name(spans(), "GET api/toasts/<int:pk>/")
+
+
+def test_an_exception_in_a_view_marks_its_span_error_and_shows_the_trace_id(monkeypatch, spans):
+    def broken(request):
+        raise RuntimeError("the toaster caught fire")
+
+    monkeypatch.setattr("apps.pages.client.week", broken)
+    response = Client(raise_request_exception=False).get(reverse("pages:week"))
+    assert response.status_code == 500
+    page = by_name(spans(), "GET toasts/")
+    assert page.status.status_code is StatusCode.ERROR
+    (event,) = [e for e in page.events if e.name == "exception"]
+    assert event.attributes["exception.message"] == "the toaster caught fire"
+    trace_id = format(page.context.trace_id, "032x")
+    assert f"/traces/{trace_id}" in response.content.decode()
+
+
+def test_a_failed_api_call_marks_the_client_span_and_the_page_span(client, settings, spans):
+    settings.TOAST_API_URL = "http://127.0.0.1:9"  # nothing listens there
+    response = client.get(reverse("pages:week"))
+    assert response.status_code == 503
+    call = by_name(spans(), "GET /api/toasts/")
+    assert call.status.status_code is StatusCode.ERROR
+    assert any(e.name == "exception" for e in call.events)
+    page = by_name(spans(), "GET toasts/")
+    assert page.status.status_code is StatusCode.ERROR
+    (event,) = [e for e in page.events if e.name == "exception"]
+    assert event.attributes["exception.type"].endswith("ToastServiceUnavailable")
+    trace_id = format(page.context.trace_id, "032x")
+    assert f"/traces/{trace_id}" in response.content.decode()
+
+
+def test_bad_input_is_not_an_error_on_the_api_span(client, spans):
+    response = client.get(reverse("api:toast-list"), {"weekday": "9"})
+    assert response.status_code == 400
+    api = by_name(spans(), "GET api/toasts/")
+    assert api.status.status_code is StatusCode.UNSET
+    assert api.attributes["http.status_code"] == 400
+
+
+def test_every_response_carries_its_trace_id_in_traceresponse(client, spans):
+    response = client.get(reverse("api:toast-list"))
+    version, trace_id, span_id, flags = response["traceresponse"].split("-")
+    api = by_name(spans(), "GET api/toasts/")
+    assert (trace_id, span_id) == (
+        format(api.context.trace_id, "032x"),
+        format(api.context.span_id, "016x"),
+    )
+
+
+def test_the_footer_links_the_trace_in_the_zipkin_ui(client, settings, spans):
+    settings.ZIPKIN_UI_URL = "http://zipkin.example:9411/zipkin"
+    html = client.get(reverse("pages:week")).content.decode()
+    trace_id = format(by_name(spans(), "GET toasts/").context.trace_id, "032x")
+    assert f'href="http://zipkin.example:9411/zipkin/traces/{trace_id}"' in html
