@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
@@ -29,6 +30,15 @@ _memory = InMemorySpanExporter()
 @pytest.fixture(scope="session", autouse=True)
 def _trace_into_memory() -> None:
     tracing.setup(processor=SimpleSpanProcessor(_memory))
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings) -> None:
+    # The live server's threads must not keep connections open past a test:
+    # PostgreSQL would refuse to drop the test database at the end.
+    from django.conf import settings
+
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 
 @pytest.fixture
@@ -71,16 +81,49 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def migrated_database(tmp_path_factory) -> str:
-    """A migrated SQLite file for server processes (the test database is in memory)."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'toastsite.sqlite3'}"
+def migrated_database(tmp_path_factory) -> Iterator[str]:
+    """A migrated database for server processes, apart from pytest's test database.
+
+    With DATABASE_URL on PostgreSQL, a database of its own on that server;
+    otherwise a SQLite file.
+    """
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith("postgres"):
+        yield from _postgres_database(url)
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'toastsite.sqlite3'}"
+        _migrate(url)
+        yield url
+
+
+def _postgres_database(url: str) -> Iterator[str]:
+    import psycopg
+
+    parts = urlsplit(url)
+    name = f"{parts.path.lstrip('/')}_servers"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    server_url = urlunsplit(parts._replace(path=f"/{name}"))
+    _migrate(server_url)
+    yield server_url
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _migrate(url: str) -> None:
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
         cwd=ROOT,
         env={**os.environ, "DATABASE_URL": url},
         check=True,
     )
-    return url
+
+
+@pytest.fixture(scope="session")
+def db_system(migrated_database) -> str:
+    """What OpenTelemetry calls the server processes' database, in db.system."""
+    return "postgresql" if migrated_database.startswith("postgres") else "sqlite"
 
 
 class SiteServer:

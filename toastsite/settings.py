@@ -33,6 +33,16 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 
+# One codebase, three ways to run it:
+# - monolith: the pages, the API and the admin in one process (the default);
+# - frontend: the pages only, with no database; they reach the API at TOAST_API_URL;
+# - api: the API and the admin, which own the database.
+ROLE = os.environ.get("TOASTSITE_ROLE", "monolith")
+if ROLE not in {"monolith", "frontend", "api"}:
+    raise ImproperlyConfigured("TOASTSITE_ROLE must be monolith, frontend or api.")
+SERVES_PAGES = ROLE in {"monolith", "frontend"}
+SERVES_API = ROLE in {"monolith", "api"}
+
 INSTALLED_APPS = [
     "apps.pages",  # first, so its runserver command replaces Django's
     "apps.toasts",
@@ -49,6 +59,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -72,6 +83,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.pages.context_processors.trace",
+                "apps.pages.context_processors.role",
             ],
         },
     },
@@ -83,6 +95,8 @@ DATABASES = {
         conn_max_age=60,
     )
 }
+if ROLE == "frontend":
+    DATABASES = {}  # Django's dummy backend: any query would raise
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -105,6 +119,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -141,7 +159,7 @@ TOAST_API_TIMEOUT = (
 OTEL_SDK_DISABLED = env_bool("OTEL_SDK_DISABLED", False)
 OTEL_TRACES_EXPORTER = env_list("OTEL_TRACES_EXPORTER", "zipkin")
 OTEL_PROPAGATORS = env_list("OTEL_PROPAGATORS", "tracecontext,baggage")
-SERVICE_NAME = "toastsite"
+SERVICE_NAME = "toastsite" if ROLE == "monolith" else ROLE
 DEPLOYMENT_ENVIRONMENT = "development" if DEBUG else "production"
 # Where people open a trace: the footer links to <ZIPKIN_UI_URL>/traces/<id>.
 ZIPKIN_UI_URL = os.environ.get("ZIPKIN_UI_URL", "http://localhost:9411/zipkin").rstrip("/")

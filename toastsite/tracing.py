@@ -23,6 +23,7 @@ from opentelemetry.instrumentation.propagators import (
     TraceResponsePropagator,
     set_global_response_propagator,
 )
+from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
 from opentelemetry.propagate import set_global_textmap
@@ -72,6 +73,7 @@ def setup(processor: SpanProcessor | None = None) -> None:
     DjangoInstrumentor().instrument(tracer_provider=provider)
     RequestsInstrumentor().instrument(tracer_provider=provider, request_hook=_name_client_span)
     SQLite3Instrumentor().instrument(tracer_provider=provider)
+    PsycopgInstrumentor().instrument(tracer_provider=provider)
 
 
 def _resource() -> Resource:

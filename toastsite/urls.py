@@ -1,10 +1,12 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-urlpatterns = [
-    path("", include("apps.pages.urls")),
-    path("api/", include("apps.toasts.urls")),
-    path("admin/", admin.site.urls),
-]
+# Each role serves its part of the site (see TOASTSITE_ROLE in settings).
+urlpatterns = []
+if settings.SERVES_PAGES:
+    urlpatterns += [path("", include("apps.pages.urls"))]
+if settings.SERVES_API:
+    urlpatterns += [path("api/", include("apps.toasts.urls")), path("admin/", admin.site.urls)]
 
 handler500 = "apps.pages.views.server_error"

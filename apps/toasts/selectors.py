@@ -12,8 +12,11 @@ tracer = trace.get_tracer(__name__)
 
 def toasts_with_ratings() -> QuerySet[Toast]:
     """Toasts with their ingredients and rating summary, in a fixed number of queries."""
-    return Toast.objects.prefetch_related("ingredients").annotate(
-        rating_count=Count("ratings"), rating_average=Avg("ratings__stars")
+    # Explicitly ordered: Django drops Meta.ordering from GROUP BY queries.
+    return (
+        Toast.objects.prefetch_related("ingredients")
+        .annotate(rating_count=Count("ratings"), rating_average=Avg("ratings__stars"))
+        .order_by("weekday", "name")
     )
 
 

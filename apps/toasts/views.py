@@ -40,7 +40,7 @@ class ToastViewSet(viewsets.ModelViewSet):
     lookup_value_converter = "int"
 
     def get_queryset(self):
-        return selectors.toasts_with_ratings().order_by("weekday", "name")
+        return selectors.toasts_with_ratings()
 
     @extend_schema(parameters=[ToastFilterSerializer])
     def list(self, request: Request, *args, **kwargs) -> Response:

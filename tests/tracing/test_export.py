@@ -26,7 +26,7 @@ def site(site_server, zipkin_receiver):
 
 
 def test_a_page_view_reaches_zipkin_as_one_trace_with_tags_and_annotations(
-    browser, site, zipkin_receiver
+    browser, site, zipkin_receiver, db_system
 ):
     response = browser.get(f"{site.url}/")
     assert response.status_code == 200
@@ -53,7 +53,7 @@ def test_a_page_view_reaches_zipkin_as_one_trace_with_tags_and_annotations(
 
     sql = [s for s in spans if s.get("parentId") == choose["id"]]
     assert sql
-    assert all(s["tags"]["db.system"] == "sqlite" for s in sql)
+    assert all(s["tags"]["db.system"] == db_system for s in sql)
     assert any(s["tags"]["db.statement"].startswith('SELECT "toasts_toast"') for s in sql)
 
     for span in spans:
