@@ -1,0 +1,58 @@
+"""A person's path: open the site in Chromium, follow the footer link into
+the Zipkin UI, and see the page's spans there."""
+
+import shutil
+
+import pytest
+
+from tests.e2e.conftest import ARTIFACTS, fetch_trace, skip_or_fail
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    if not shutil.which(CHROMIUM):
+        skip_or_fail(f"Chromium is not installed at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium):
+    context = chromium.new_context(viewport={"width": 1280, "height": 800})
+    yield context.new_page()
+    context.close()
+
+
+def test_the_footer_link_opens_the_pages_trace_in_the_zipkin_ui(page, zipkin_site, zipkin_server):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.goto(f"{zipkin_site.url}/")
+    assert page.locator(".today h1").inner_text()
+    page.screenshot(path=ARTIFACTS / "home.png", full_page=True)
+
+    link = page.locator("footer a.trace")
+    trace_id = link.inner_text()
+    assert link.get_attribute("href") == f"{zipkin_server}/zipkin/traces/{trace_id}"
+    fetch_trace(zipkin_server, trace_id, until=lambda spans: len(spans) >= 8)
+
+    link.click()
+    page.wait_for_url(f"**/zipkin/traces/{trace_id}")
+    for name in ("get home", "get /api/toasts/today/", "choose toast of the day"):
+        page.get_by_text(name, exact=False).first.wait_for(timeout=15_000)
+    assert "toastsite" in page.content()
+    page.screenshot(path=ARTIFACTS / "zipkin-trace.png", full_page=True)

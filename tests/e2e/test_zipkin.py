@@ -1,0 +1,55 @@
+"""A page view, followed all the way into the real Zipkin server."""
+
+import pytest
+import requests
+
+from tests.e2e.conftest import fetch_trace
+
+pytestmark = pytest.mark.e2e
+
+
+def named(spans: list[dict], name: str) -> dict:
+    # Zipkin stores span and service names in lower case.
+    matches = [s for s in spans if s["name"] == name.lower()]
+    assert len(matches) == 1, f"{name!r} in {[s['name'] for s in spans]}"
+    return matches[0]
+
+
+def test_a_page_view_arrives_in_zipkin_as_one_trace(browser, zipkin_site, zipkin_server):
+    response = browser.get(f"{zipkin_site.url}/")
+    assert response.status_code == 200
+    trace_id = response.headers["traceresponse"].split("-")[1]
+    spans = fetch_trace(
+        zipkin_server, trace_id, until=lambda spans: any("parentId" not in s for s in spans)
+    )
+
+    assert {s["localEndpoint"]["serviceName"] for s in spans} == {"toastsite"}
+    page = named(spans, "GET home")
+    call = named(spans, "GET /api/toasts/today/")
+    api = named(spans, "GET api/toasts/today/")
+    choose = named(spans, "choose toast of the day")
+    assert "parentId" not in page
+    assert page["kind"] == "SERVER"
+    assert (call["parentId"], call["kind"]) == (page["id"], "CLIENT")
+    assert (api["parentId"], api["kind"]) == (call["id"], "SERVER")
+    assert choose["parentId"] == api["id"]
+
+    for span in (page, call, api):
+        assert span["tags"]["http.method"] == "GET"
+        assert span["tags"]["http.status_code"] == "200"
+    assert call["tags"]["http.url"] == f"{zipkin_site.url}/api/toasts/today/"
+    assert '"Hawaii Monday"' in choose["annotations"][0]["value"]
+    sql = [s for s in spans if s.get("parentId") == choose["id"]]
+    assert sql
+    assert all(s["kind"] == "CLIENT" and "db.statement" in s["tags"] for s in sql)
+
+
+def test_zipkin_lists_the_service_and_its_span_names(browser, zipkin_site, zipkin_server):
+    response = browser.get(f"{zipkin_site.url}/toasts/")
+    trace_id = response.headers["traceresponse"].split("-")[1]
+    fetch_trace(zipkin_server, trace_id, until=lambda spans: len(spans) >= 4)
+    assert "toastsite" in requests.get(f"{zipkin_server}/api/v2/services", timeout=5).json()
+    names = requests.get(
+        f"{zipkin_server}/api/v2/spans", params={"serviceName": "toastsite"}, timeout=5
+    ).json()
+    assert {"get toasts/", "get /api/toasts/", "get api/toasts/", "select"} <= set(names)
