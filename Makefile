@@ -4,13 +4,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test lint zipkin zipkin-stop clean
+NO_ZIPKIN := echo "toastsite: running without Zipkin; spans go nowhere (OTEL_TRACES_EXPORTER=console prints them)."
+
+.PHONY: run split test lint zipkin zipkin-stop clean
 
 ## run: set up, migrate, start Zipkin if it can, and serve on http://127.0.0.1:$(PORT)
 run: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --noinput
-	@scripts/zipkin.sh start || scripts/zipkin.sh help-without-java
+	@scripts/zipkin.sh start || $(NO_ZIPKIN)
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+## split: the same code as two services, the api on :8001 and the frontend on :8000
+split: $(VENV)/.dev
+	$(BIN)/python manage.py migrate --noinput
+	@scripts/zipkin.sh start || $(NO_ZIPKIN)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
 
 ## test: lint, check migrations, run the whole test suite
 test: $(VENV)/.dev lint

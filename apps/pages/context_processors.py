@@ -4,11 +4,6 @@ from django.http import HttpRequest
 from toastsite import tracing
 
 
-def role(request: HttpRequest) -> dict:
-    """Whether this process serves the API and the admin, which the nav links to."""
-    return {"serves_api": settings.SERVES_API}
-
-
 def trace(request: HttpRequest) -> dict:
     """The current trace's id and its address in the Zipkin UI, for the footer."""
     return trace_links()

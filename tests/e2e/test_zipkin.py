@@ -1,5 +1,7 @@
 """A page view, followed all the way into the real Zipkin server."""
 
+import time
+
 import pytest
 import requests
 
@@ -53,3 +55,34 @@ def test_zipkin_lists_the_service_and_its_span_names(browser, zipkin_site, zipki
         f"{zipkin_server}/api/v2/spans", params={"serviceName": "toastsite"}, timeout=5
     ).json()
     assert {"get toasts/", "get /api/toasts/", "get api/toasts/", "select"} <= set(names)
+
+
+def test_the_split_gives_one_trace_and_a_frontend_to_api_dependency(
+    browser, site_server, zipkin_server
+):
+    tracing = {"OTEL_EXPORTER_ZIPKIN_ENDPOINT": f"{zipkin_server}/api/v2/spans"}
+    api = site_server(TOASTSITE_ROLE="api", **tracing)
+    frontend = site_server(TOASTSITE_ROLE="frontend", TOAST_API_URL=api.url, **tracing)
+    for _ in range(3):  # two API calls each
+        response = browser.get(f"{frontend.url}/")
+        trace_id = response.headers["traceresponse"].split("-")[1]
+        spans = fetch_trace(zipkin_server, trace_id, until=lambda spans: len(spans) >= 10)
+        assert {s["localEndpoint"]["serviceName"] for s in spans} == {"frontend", "api"}
+        call, api_view = (
+            named(spans, "GET /api/toasts/today/"),
+            named(spans, "GET api/toasts/today/"),
+        )
+        assert api_view["parentId"] == call["id"]
+
+    deadline, links = time.monotonic() + 15, []
+    while time.monotonic() < deadline:
+        end = int(time.time() * 1000)
+        links = requests.get(
+            f"{zipkin_server}/api/v2/dependencies",
+            params={"endTs": end, "lookback": 3_600_000},
+            timeout=5,
+        ).json()
+        if any(link["parent"] == "frontend" and link.get("callCount") == 6 for link in links):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"no frontend -> api link with 6 calls: {links}")

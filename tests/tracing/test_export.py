@@ -191,7 +191,7 @@ def test_log_lines_written_in_a_request_carry_its_trace_and_span_ids(
 
 @pytest.mark.parametrize("mode", ["down", "error"])
 def test_zipkin_down_costs_one_warning_not_a_traceback_per_batch(browser, site_server, mode):
-    from tests.tracing.conftest import ZipkinReceiver
+    from tests.conftest import ZipkinReceiver
 
     receiver = ZipkinReceiver(mode="error")
     endpoint = receiver.endpoint if mode == "error" else "http://127.0.0.1:9/api/v2/spans"
@@ -207,7 +207,7 @@ def test_zipkin_down_costs_one_warning_not_a_traceback_per_batch(browser, site_s
 
 
 def test_a_zipkin_that_never_answers_does_not_slow_the_site(browser, site_server):
-    from tests.tracing.conftest import ZipkinReceiver
+    from tests.conftest import ZipkinReceiver
 
     receiver = ZipkinReceiver(mode="hang")
     site = site_server(

@@ -1,0 +1,108 @@
+"""The same code as two services: a frontend with no database, and the API."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+# Nothing listens here: a frontend that opened a database would fail.
+UNREACHABLE_DATABASE = "postgres://nobody:nothing@127.0.0.1:9/none"
+SHOW_ENGINE = "from django.db import connection; print(connection.settings_dict['ENGINE'])"
+
+
+@pytest.fixture
+def split(site_server, zipkin_receiver):
+    """The api and the frontend as two real server processes."""
+    tracing = {"OTEL_EXPORTER_ZIPKIN_ENDPOINT": zipkin_receiver.endpoint}
+    api = site_server(TOASTSITE_ROLE="api", **tracing)
+    frontend = site_server(
+        TOASTSITE_ROLE="frontend",
+        TOAST_API_URL=api.url,
+        DATABASE_URL=UNREACHABLE_DATABASE,
+        **tracing,
+    )
+    return frontend, api
+
+
+def test_the_frontend_process_has_no_database_configured():
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from django.db import connection; print(connection.settings_dict['ENGINE'])",
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "TOASTSITE_ROLE": "frontend",
+            "DJANGO_SETTINGS_MODULE": "toastsite.settings",
+            "DATABASE_URL": UNREACHABLE_DATABASE,
+            "PYTHONPATH": str(ROOT),
+        },
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout.strip() == "django.db.backends.dummy"
+
+
+def test_the_frontend_serves_pages_and_ratings_without_a_database(browser, split):
+    frontend, api = split
+    assert browser.get(f"{frontend.url}/").status_code == 200
+    week = browser.get(f"{frontend.url}/toasts/")
+    assert week.status_code == 200
+    assert "Caprese" in week.text
+
+    pk = browser.get(f"{api.url}/api/toasts/", params={"weekday": 0}).json()["results"][0]["id"]
+    page = browser.get(f"{frontend.url}/toasts/{pk}/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)[1]
+    rated = browser.post(
+        f"{frontend.url}/toasts/{pk}/",
+        data={"stars": 5, "comment": "from the frontend", "csrfmiddlewaretoken": token},
+        headers={"Referer": f"{frontend.url}/toasts/{pk}/"},
+    )
+    assert rated.status_code == 200
+    assert "Your 5-star rating is saved" in rated.text
+    ratings = browser.get(f"{api.url}/api/toasts/{pk}/").json()["rating"]
+    assert ratings["count"] >= 1
+
+
+@pytest.mark.parametrize("path", ["/api/", "/admin/"])
+def test_the_frontend_serves_neither_the_api_nor_the_admin(browser, split, path):
+    frontend, _ = split
+    assert browser.get(f"{frontend.url}{path}").status_code == 404
+
+
+def test_the_api_serves_the_api_and_the_admin_but_no_pages(browser, split):
+    _, api = split
+    assert browser.get(f"{api.url}/toasts/").status_code == 404
+    assert browser.get(f"{api.url}/", allow_redirects=False).headers["Location"] == "/api/"
+    admin = browser.get(f"{api.url}/admin/")
+    assert admin.url.endswith("/admin/login/?next=/admin/")
+
+
+def test_one_page_view_is_one_trace_across_both_services(browser, split, zipkin_receiver):
+    frontend, _ = split
+    response = browser.get(f"{frontend.url}/")
+    spans = zipkin_receiver.trace(response)
+
+    def named(name: str) -> dict:
+        (span,) = [s for s in spans if s["name"] == name]
+        return span
+
+    page, call, api = (
+        named("GET home"),
+        named("GET /api/toasts/today/"),
+        named("GET api/toasts/today/"),
+    )
+    assert page["localEndpoint"]["serviceName"] == "frontend"
+    assert call["localEndpoint"]["serviceName"] == "frontend"
+    assert api["localEndpoint"]["serviceName"] == "api"
+    assert api["parentId"] == call["id"]
+    assert named("choose toast of the day")["localEndpoint"]["serviceName"] == "api"
+    services = {s["localEndpoint"]["serviceName"] for s in spans}
+    assert services == {"frontend", "api"}
