@@ -62,6 +62,8 @@ def test_a_page_view_is_one_trace_page_api_call_api_view_business_step_and_sql(c
     for query in sql:
         assert query.kind is SpanKind.CLIENT
         assert query.attributes["db.system"] == connection.vendor
+        if connection.vendor == "postgresql":
+            assert query.attributes["db.name"] == connection.settings_dict["NAME"]
     # The week with its rating summary, then its ingredients. (A new PostgreSQL
     # connection first runs a set-up query of its own.)
     statements = [q.attributes["db.statement"] for q in sql]
