@@ -6,7 +6,7 @@ PORT ?= 8000
 
 NO_ZIPKIN := echo "toastsite: running without Zipkin; spans go nowhere (OTEL_TRACES_EXPORTER=console prints them)."
 
-.PHONY: run split test lint zipkin zipkin-stop clean
+.PHONY: run split test lint screenshots zipkin zipkin-stop clean
 
 ## run: set up, migrate, start Zipkin if it can, and serve on http://127.0.0.1:$(PORT)
 run: $(VENV)/.runtime
@@ -28,6 +28,11 @@ test: $(VENV)/.dev lint
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## screenshots: run the tutorial's steps and copy their Zipkin UI screenshots into docs/img
+screenshots: $(VENV)/.dev
+	$(BIN)/pytest tests/e2e/test_tutorial.py
+	mkdir -p docs/img && cp test-artifacts/tutorial/*.png docs/img/
 
 zipkin:
 	scripts/zipkin.sh start

@@ -151,10 +151,11 @@ class SiteServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"runserver exited:\n{self.log()}")
+            # A TCP connection, not a request: a request would leave a trace.
             try:
-                Browser().get(f"{self.url}/api/", timeout=1)
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 return
-            except requests.ConnectionError:
+            except OSError:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"runserver did not answer within {timeout}s:\n{self.log()}")

@@ -83,6 +83,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.pages.context_processors.trace",
+                "apps.pages.context_processors.trouble",
             ],
         },
     },
@@ -150,6 +151,16 @@ TOAST_API_TIMEOUT = (
     float(os.environ.get("TOAST_API_CONNECT_TIMEOUT", "2")),
     float(os.environ.get("TOAST_API_READ_TIMEOUT", "5")),
 )
+
+# --- Scenarios: trouble on purpose, for the tutorial; all off by default -------
+# The share of API calls that fail (0 to 1; the talk used 0.25).
+SCENARIO_FAILURE_RATE = float(os.environ.get("SCENARIO_FAILURE_RATE", "0"))
+if not 0 <= SCENARIO_FAILURE_RATE <= 1:
+    raise ImproperlyConfigured("SCENARIO_FAILURE_RATE must be between 0 and 1.")
+# Extra time each API call takes, in milliseconds.
+SCENARIO_LATENCY_MS = int(os.environ.get("SCENARIO_LATENCY_MS", "0"))
+# Load the toasts' ingredients and ratings one query per toast: the N+1 problem.
+SCENARIO_N_PLUS_ONE = env_bool("SCENARIO_N_PLUS_ONE", False)
 
 # --- Tracing ------------------------------------------------------------------
 # Standard OpenTelemetry variables. The SDK itself reads the others:

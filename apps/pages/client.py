@@ -76,6 +76,8 @@ def _call(
 
     if response.status_code == 404:
         raise ToastNotFound(f"{method} {url}: not found")
+    if response.status_code >= 500:
+        raise ToastServiceUnavailable(f"{method} {url}: HTTP {response.status_code}")
     try:
         data = response.json()
     except ValueError as exc:

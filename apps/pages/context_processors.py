@@ -1,7 +1,13 @@
 from django.conf import settings
 from django.http import HttpRequest
 
+from apps.toasts import scenarios
 from toastsite import tracing
+
+
+def trouble(request: HttpRequest) -> dict:
+    """The scenarios switched on, for the banner that says so on every page."""
+    return {"scenarios": scenarios.active()}
 
 
 def trace(request: HttpRequest) -> dict:

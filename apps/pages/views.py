@@ -1,5 +1,5 @@
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseServerError
+from django.http import HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
 from django.shortcuts import redirect, render
 from django.template import loader
 from django.views.decorators.csrf import requires_csrf_token
@@ -41,6 +41,9 @@ def toast(request: HttpRequest, pk: int) -> HttpResponse:
 
 @requires_csrf_token
 def server_error(request: HttpRequest) -> HttpResponse:
+    links = trace_links()
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Server error.", **links}, status=500)
     # Rendered without context processors, since one of them may be what failed.
     template = loader.get_template("500.html")
-    return HttpResponseServerError(template.render(trace_links()))
+    return HttpResponseServerError(template.render(links))

@@ -2,6 +2,7 @@
 
 from datetime import date
 
+from django.conf import settings
 from django.db.models import Avg, Count, QuerySet
 from opentelemetry import trace
 
@@ -12,6 +13,10 @@ tracer = trace.get_tracer(__name__)
 
 def toasts_with_ratings() -> QuerySet[Toast]:
     """Toasts with their ingredients and rating summary, in a fixed number of queries."""
+    if settings.SCENARIO_N_PLUS_ONE:
+        # Trouble on purpose: without prefetch and annotation, each toast's
+        # ingredients and ratings cost a query of their own.
+        return Toast.objects.order_by("weekday", "name")
     # Explicitly ordered: Django drops Meta.ordering from GROUP BY queries.
     return (
         Toast.objects.prefetch_related("ingredients")

@@ -8,7 +8,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.toasts import selectors
+from apps.toasts import scenarios, selectors
 from apps.toasts.models import Toast
 from apps.toasts.serializers import (
     RatingSerializer,
@@ -38,6 +38,10 @@ class ToastViewSet(viewsets.ModelViewSet):
     pagination_class = ToastPagination
     permission_classes = [IsStaffOrReadOnly]
     lookup_value_converter = "int"
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        scenarios.misbehave()
 
     def get_queryset(self):
         return selectors.toasts_with_ratings()

@@ -1,42 +1,11 @@
 """A person's path: open the site in Chromium, follow the footer link into
 the Zipkin UI, and see the page's spans there."""
 
-import shutil
-
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, fetch_trace, skip_or_fail
+from tests.e2e.conftest import ARTIFACTS, fetch_trace
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    if not shutil.which(CHROMIUM):
-        skip_or_fail(f"Chromium is not installed at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(chromium):
-    context = chromium.new_context(viewport={"width": 1280, "height": 800})
-    yield context.new_page()
-    context.close()
 
 
 def test_the_footer_link_opens_the_pages_trace_in_the_zipkin_ui(page, zipkin_site, zipkin_server):

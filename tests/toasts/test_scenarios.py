@@ -1,0 +1,55 @@
+"""The tutorial's trouble on purpose: off by default, and doing what it says when on."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from apps.toasts.models import Toast
+
+pytestmark = pytest.mark.django_db
+
+
+def test_all_scenarios_are_off_by_default(client, settings):
+    assert (settings.SCENARIO_FAILURE_RATE, settings.SCENARIO_LATENCY_MS) == (0, 0)
+    assert not settings.SCENARIO_N_PLUS_ONE
+    assert all(client.get(reverse("api:toast-list")).status_code == 200 for _ in range(20))
+
+
+def test_failure_rate_fails_that_share_of_api_calls_with_a_json_500(settings):
+    settings.SCENARIO_FAILURE_RATE = 1
+    response = Client(raise_request_exception=False).get(reverse("api:toast-today"))
+    assert response.status_code == 500
+    assert response.json()["detail"] == "Server error."
+
+
+def test_failure_rate_a_quarter_fails_some_and_not_all(settings):
+    settings.SCENARIO_FAILURE_RATE = 0.25
+    client = Client(raise_request_exception=False)
+    statuses = [client.get(reverse("api:toast-list")).status_code for _ in range(80)]
+    assert 0 < statuses.count(500) < 40  # about 20; both bounds are ~5 sigma away
+
+
+def test_n_plus_one_makes_two_queries_per_toast(client, settings, django_assert_num_queries):
+    settings.SCENARIO_N_PLUS_ONE = True
+    toasts = Toast.objects.count()
+    # count, the toasts, then each toast's ingredients and its ratings
+    with django_assert_num_queries(2 + 2 * toasts):
+        body = client.get(reverse("api:toast-list")).json()
+    assert body["results"][0]["ingredients"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "words"),
+    [
+        ("SCENARIO_FAILURE_RATE", 0.25, "the API fails 25% of calls"),
+        ("SCENARIO_LATENCY_MS", 300, "the API takes 300 ms longer"),
+        ("SCENARIO_N_PLUS_ONE", True, "the API makes N+1 queries"),
+    ],
+)
+def test_a_banner_says_when_a_scenario_is_on(settings, setting, value, words):
+    settings.TOAST_API_URL = "http://127.0.0.1:9"  # the banner shows even on the 503 page
+    html = Client().get(reverse("pages:week")).content.decode()
+    assert "Trouble on purpose" not in html
+    setattr(settings, setting, value)
+    html = Client().get(reverse("pages:week")).content.decode()
+    assert f'<p class="banner">Trouble on purpose: {words}.</p>' in html
