@@ -38,6 +38,13 @@ def test_n_plus_one_makes_two_queries_per_toast(client, settings, django_assert_
     assert body["results"][0]["ingredients"]
 
 
+def test_latency_makes_each_api_call_that_much_longer(client, settings, spans):
+    settings.SCENARIO_LATENCY_MS = 300
+    client.get(reverse("api:toast-list"))
+    (api,) = [s for s in spans() if s.name == "GET api/toasts/"]
+    assert api.end_time - api.start_time >= 300_000_000  # ns
+
+
 @pytest.mark.parametrize(
     ("setting", "value", "words"),
     [
