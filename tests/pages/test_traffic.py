@@ -1,0 +1,41 @@
+import io
+import re
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from apps.toasts.models import Rating
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.usefixtures("api_via_live_server"),
+]
+
+
+def traffic(url: str, **options) -> str:
+    out = io.StringIO()
+    call_command("traffic", url=url, stdout=out, stderr=io.StringIO(), **options)
+    return out.getvalue()
+
+
+def test_sends_page_views_and_ratings_and_sums_them_up(live_server):
+    summary = traffic(live_server.url, n=30, ratings=0.5, seed=7)
+    rated = int(re.search(r"30 requests \((\d+) of them ratings\)", summary)[1])
+    assert rated > 0
+    assert Rating.objects.count() == rated  # every rating really saved, once
+    statuses = dict(re.findall(r"(\d{3}) x(\d+)", summary.splitlines()[1]))
+    assert statuses.keys() <= {"200", "302"}
+    assert int(statuses.get("302", 0)) == rated
+    assert re.search(r"latency ms: p50 [\d.]+, p90 [\d.]+, p99 [\d.]+, max [\d.]+", summary)
+
+
+def test_lists_the_trace_ids_of_failed_requests(live_server, settings):
+    settings.TOAST_API_URL = "http://127.0.0.1:9"  # the API is down: every page is a 503
+    summary = traffic(live_server.url, n=5, ratings=0)
+    assert "503 x5" in summary
+    assert len(re.findall(r"^  [0-9a-f]{32}$", summary, re.MULTILINE)) == 5
+
+
+def test_an_unreachable_site_is_a_clear_error():
+    with pytest.raises(CommandError, match="Cannot reach the site at http://127.0.0.1:9"):
+        traffic("http://127.0.0.1:9", n=1)
