@@ -59,6 +59,10 @@ def setup(processor: SpanProcessor | None = None) -> None:
     if settings.OTEL_SDK_DISABLED:
         logger.info("Tracing is off (OTEL_SDK_DISABLED).")
         return
+    if isinstance(trace.get_tracer_provider(), TracerProvider):
+        # Set up before us, by zero-code `opentelemetry-instrument`: leave it be.
+        logger.info("Tracing was set up already; toastsite's own setup is skipped.")
+        return
 
     provider = TracerProvider(resource=_resource())
     processors = [processor] if processor else _processors_from_env()

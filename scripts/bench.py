@@ -1,0 +1,320 @@
+"""What tracing costs: the site under gunicorn, variant by variant, on one machine.
+
+    make bench        (or: python scripts/bench.py --rounds 3 --duration 10)
+
+Runs the real Zipkin server, then, round after round, each variant in turn
+(alternating, so that drifts of a shared machine hit them all alike): starts
+gunicorn, warms it up, loads `/` with wrk from a separate process, and stops
+it. Then counts the spans Zipkin received against those produced, measures a
+page against its API call, and a worker's memory with Zipkin stopped.
+Prints a table and writes bench-results/results.json and a plot.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench-results"
+BIN = Path(sys.executable).parent
+
+VARIANTS = {
+    "off": {"OTEL_SDK_DISABLED": "true"},
+    "traced": {},
+    "sampled 10%": {
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.1",
+    },
+    "zipkin stopped": {"OTEL_EXPORTER_ZIPKIN_ENDPOINT": "http://127.0.0.1:9/api/v2/spans"},
+    "zero-code peer": {"ZERO_CODE": "1"},
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+@contextmanager
+def process(command: list[str], env: dict, port: int):
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for_port(port)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def gunicorn(env: dict, port: int, workers: int):
+    command = [str(BIN / "gunicorn"), "toastsite.wsgi", "--bind", f"127.0.0.1:{port}"]
+    if env.pop("ZERO_CODE", None):
+        # The peer a user would reach for: OpenTelemetry's zero-code agent with
+        # its defaults and the Zipkin exporter, around the same app.
+        command = [
+            str(BIN / "opentelemetry-instrument"),
+            "--traces_exporter",
+            "zipkin_json",
+            "--metrics_exporter",
+            "none",
+            "--logs_exporter",
+            "none",
+            *command,
+        ]
+    return process(command, {**env, "WEB_CONCURRENCY": str(workers)}, port)
+
+
+def site(base_env: dict, variant: dict, topology: str):
+    """The site in one topology; yields the URL of its pages."""
+
+    @contextmanager
+    def run():
+        env = {**base_env, **variant}
+        if topology == "monolith":
+            port = free_port()
+            with gunicorn(env, port, workers=2):
+                yield f"http://127.0.0.1:{port}"
+            return
+        api_port, front_port = free_port(), free_port()
+        with (
+            gunicorn({**env, "TOASTSITE_ROLE": "api"}, api_port, workers=1),
+            gunicorn(
+                {
+                    **env,
+                    "TOASTSITE_ROLE": "frontend",
+                    "TOAST_API_URL": f"http://127.0.0.1:{api_port}",
+                },
+                front_port,
+                workers=1,
+            ),
+        ):
+            yield f"http://127.0.0.1:{front_port}"
+
+    return run()
+
+
+def wrk(url: str, seconds: int, connections: int) -> dict:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    def millis(label: str) -> float:
+        value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()
+        return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "p50_ms": millis("50"),
+        "p99_ms": millis("99"),
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]),
+        "non_2xx": int(errors[1]) if errors else 0,
+    }
+
+
+def sequential_p50(url: str, n: int = 200) -> float:
+    """Median latency of one keep-alive client, like the pages' own."""
+    session, times = requests.Session(), []
+    for _ in range(n):
+        started = time.perf_counter()
+        session.get(url).raise_for_status()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+)", status)[1])
+
+
+def workers_of(master: int) -> list[int]:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load per run")
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--memory-seconds", type=int, default=60)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("bench: needs wrk (Debian/Ubuntu: apt-get install wrk)")
+
+    OUT.mkdir(exist_ok=True)
+    tmp = Path(tempfile.mkdtemp())
+    zipkin_port = free_port()
+    base_env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "toastsite.settings",  # the zero-code agent needs it
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "bench",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
+        "OTEL_EXPORTER_ZIPKIN_ENDPOINT": f"http://127.0.0.1:{zipkin_port}/api/v2/spans",
+        "OTEL_SERVICE_NAME": "toastsite",
+        "DJANGO_LOG_LEVEL": "WARNING",
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=base_env, check=True
+    )
+    results = {"cores": os.cpu_count(), "runs": {}, "args": vars(args)}
+
+    zipkin_cmd = [str(ROOT / "scripts" / "zipkin.sh"), "run", str(zipkin_port)]
+    with process(zipkin_cmd, dict(os.environ), zipkin_port):
+        while requests.get(f"http://127.0.0.1:{zipkin_port}/health").status_code != 200:
+            time.sleep(0.5)
+        for topology in ("monolith", "split"):
+            for round_ in range(args.rounds):
+                names = list(VARIANTS)
+                names = names[round_ % len(names) :] + names[: round_ % len(names)]
+                for name in names:
+                    with site(base_env, dict(VARIANTS[name]), topology) as url:
+                        wrk(f"{url}/", 2, args.connections)  # warm-up
+                        run = wrk(f"{url}/", args.duration, args.connections)
+                    key = f"{topology}/{name}"
+                    results["runs"].setdefault(key, []).append(run)
+                    print(f"{key:28} round {round_ + 1}: {run}", flush=True)
+        results["delivery"] = span_delivery(base_env, zipkin_port)
+        results["page_vs_api"] = page_vs_api(base_env)
+    results["memory"] = memory_with_zipkin_stopped(base_env, args)
+    (OUT / "results.json").write_text(json.dumps(results, indent=2))
+    report(results)
+
+
+def span_delivery(base_env: dict, zipkin_port: int, rate: int = 20, seconds: int = 10) -> dict:
+    """At a steady load below saturation, spans in Zipkin against spans produced."""
+    env = {**base_env, "OTEL_SERVICE_NAME": "bench-delivery"}
+    traces: list[str] = []
+    with site(env, {}, "monolith") as url:
+        session = requests.Session()
+        for _ in range(rate * seconds):
+            response = session.get(f"{url}/")
+            traces.append(response.headers["traceresponse"].split("-")[1])
+            time.sleep(1 / rate)
+        time.sleep(7)  # a batch or two more
+    zipkin = f"http://127.0.0.1:{zipkin_port}"
+    per_trace = len(requests.get(f"{zipkin}/api/v2/trace/{traces[0]}").json())
+    found = requests.get(
+        f"{zipkin}/api/v2/traces",
+        params={"serviceName": "bench-delivery", "limit": 100_000, "lookback": 3_600_000},
+    ).json()
+    return {
+        "page_views": len(traces),
+        "spans_produced": per_trace * len(traces),
+        "spans_in_zipkin": sum(len(trace) for trace in found),
+    }
+
+
+def page_vs_api(base_env: dict) -> dict:
+    """A page's own cost: its latency minus its API call's, one keep-alive client."""
+    figures = {}
+    env = {**base_env, "OTEL_TRACES_EXPORTER": "none"}
+    port = free_port()
+    runserver = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
+    with process(runserver, env, port):
+        figures["runserver"] = page_and_api(f"http://127.0.0.1:{port}")
+    with site(env, {}, "monolith") as url:
+        figures["gunicorn"] = page_and_api(url)
+    return figures
+
+
+def page_and_api(url: str) -> dict:
+    sequential_p50(f"{url}/toasts/", 20)  # warm-up
+    api = sequential_p50(f"{url}/api/toasts/?page_size=100")
+    page = sequential_p50(f"{url}/toasts/")
+    return {"api_p50_ms": api, "page_p50_ms": page, "page_own_ms": page - api}
+
+
+def memory_with_zipkin_stopped(base_env: dict, args) -> dict:
+    env = {**base_env, **VARIANTS["zipkin stopped"]}
+    port = free_port()
+    samples = []
+    with gunicorn(env, port, workers=1) as master:
+        load = subprocess.Popen(
+            ["wrk", "-t1", "-c2", f"-d{args.memory_seconds}s", f"http://127.0.0.1:{port}/"],
+            stdout=subprocess.DEVNULL,
+        )
+        time.sleep(1)
+        (worker,) = workers_of(master.pid)
+        while load.poll() is None:
+            samples.append(rss_kib(worker))
+            time.sleep(2)
+    return {"seconds": args.memory_seconds, "rss_kib": samples}
+
+
+def report(results: dict) -> None:
+    def median(key: str, field: str) -> float:
+        return statistics.median(run[field] for run in results["runs"][key])
+
+    print(f"\n{results['cores']} cores; medians over {results['args']['rounds']} rounds")
+    print(f"{'variant':28} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'p50 vs off':>11}")
+    for key in results["runs"]:
+        floor = median(key.split("/")[0] + "/off", "p50_ms")
+        p50 = median(key, "p50_ms")
+        print(
+            f"{key:28} {p50:8.2f} {median(key, 'p99_ms'):8.2f} {median(key, 'rps'):8.0f}"
+            f" {p50 / floor:10.3f}x"
+        )
+    print("delivery:", results["delivery"])
+    print("page vs API:", results["page_vs_api"])
+    rss = results["memory"]["rss_kib"]
+    print(f"memory, Zipkin stopped: RSS {rss[0]} -> {rss[-1]} KiB (max {max(rss)})")
+    plot(results)
+
+
+def plot(results: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = list(results["runs"])
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    for i, key in enumerate(keys):
+        p50s = [run["p50_ms"] for run in results["runs"][key]]
+        p99s = [run["p99_ms"] for run in results["runs"][key]]
+        ax.scatter([i] * len(p50s), p50s, color="tab:blue", label="p50" if i == 0 else None)
+        ax.scatter(
+            [i] * len(p99s), p99s, color="tab:orange", marker="x", label="p99" if i == 0 else None
+        )
+    ax.set_xticks(range(len(keys)), keys, rotation=30, ha="right")
+    ax.set_ylabel("latency of / (ms)")
+    ax.set_title(f"toastsite under gunicorn, {results['cores']} cores: each dot is one run")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(OUT / "latency.png", dpi=110)
+
+
+if __name__ == "__main__":
+    main()
