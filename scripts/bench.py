@@ -69,8 +69,12 @@ def process(command: list[str], env: dict, port: int):
         wait_for_port(port)
         yield proc
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+        proc.send_signal(signal.SIGINT)  # gunicorn: quick shutdown, not a graceful one
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def gunicorn(env: dict, port: int, workers: int):
@@ -191,9 +195,14 @@ def main() -> None:
     results = {"cores": os.cpu_count(), "runs": {}, "args": vars(args)}
 
     zipkin_cmd = [str(ROOT / "scripts" / "zipkin.sh"), "run", str(zipkin_port)]
-    with process(zipkin_cmd, dict(os.environ), zipkin_port):
+    # Room for every span of the run: once in-memory storage is full, evicting
+    # old traces costs Zipkin CPU, which it takes from the site on this machine.
+    zipkin_env = {**os.environ, "MEM_MAX_SPANS": "1000000", "ZIPKIN_HEAP": "3g"}
+    with process(zipkin_cmd, zipkin_env, zipkin_port):
         while requests.get(f"http://127.0.0.1:{zipkin_port}/health").status_code != 200:
             time.sleep(0.5)
+        with site(base_env, {}, "monolith") as url:  # Zipkin's JIT warms up too
+            wrk(f"{url}/", 15, args.connections)
         for topology in ("monolith", "split"):
             for round_ in range(args.rounds):
                 names = list(VARIANTS)

@@ -69,8 +69,10 @@ check_java() {
 }
 
 # Listen on 127.0.0.1 only. Armeria's port list is replaced as a whole,
-# hence port, address and protocol together.
-JAVA_COMMAND=(java -Xmx256m -jar "$JAR" "--armeria.ports[0].port=$PORT"
+# hence port, address and protocol together. In-memory storage keeps up to
+# MEM_MAX_SPANS spans (500,000 by default): too small a heap makes Zipkin
+# spend its time collecting garbage once it fills up.
+JAVA_COMMAND=(java "-Xmx${ZIPKIN_HEAP:-1g}" -jar "$JAR" "--armeria.ports[0].port=$PORT"
   "--armeria.ports[0].ip=127.0.0.1" "--armeria.ports[0].protocols=http")
 
 case "${1:-}" in

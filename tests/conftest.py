@@ -77,6 +77,28 @@ def browser() -> Iterator[Browser]:
         yield session
 
 
+def named(spans: list[dict], name: str) -> dict:
+    """The one span called `name` in a trace in Zipkin JSON (the Zipkin server
+    stores names in lower case; the exporter sends them as they are)."""
+    matches = [s for s in spans if s["name"].lower() == name.lower()]
+    assert len(matches) == 1, f"{name!r} in {[s['name'] for s in spans]}"
+    return matches[0]
+
+
+def home_page_trace(spans: list[dict]) -> dict[str, dict]:
+    """Asserts the home page's trace: page, API call, API view, business step."""
+    page = named(spans, "GET home")
+    call = named(spans, "GET /api/toasts/today/")
+    api = named(spans, "GET api/toasts/today/")
+    choose = named(spans, "choose toast of the day")
+    assert "parentId" not in page
+    assert (page["kind"], call["kind"], api["kind"]) == ("SERVER", "CLIENT", "SERVER")
+    assert call["parentId"] == page["id"]
+    assert api["parentId"] == call["id"]
+    assert choose["parentId"] == api["id"]
+    return {"page": page, "call": call, "api": api, "choose": choose}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

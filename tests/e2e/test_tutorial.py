@@ -7,6 +7,7 @@ import time
 import pytest
 import requests
 
+from tests.conftest import named
 from tests.e2e.conftest import ARTIFACTS, fetch_trace
 
 pytestmark = pytest.mark.e2e
@@ -51,11 +52,6 @@ class Zipkin:
         if click:  # a span, to show its details
             page.get_by_text(click, exact=True).first.click()
         page.screenshot(path=SHOTS / f"{name}.png")
-
-
-def named(spans: list[dict], name: str) -> dict:
-    (span,) = [s for s in spans if s["name"] == name.lower()]
-    return span
 
 
 def services(spans: list[dict]) -> set[str]:

@@ -5,16 +5,10 @@ import time
 import pytest
 import requests
 
+from tests.conftest import home_page_trace, named
 from tests.e2e.conftest import fetch_trace
 
 pytestmark = pytest.mark.e2e
-
-
-def named(spans: list[dict], name: str) -> dict:
-    # Zipkin stores span and service names in lower case.
-    matches = [s for s in spans if s["name"] == name.lower()]
-    assert len(matches) == 1, f"{name!r} in {[s['name'] for s in spans]}"
-    return matches[0]
 
 
 def test_a_page_view_arrives_in_zipkin_as_one_trace(browser, zipkin_site, zipkin_server):
@@ -26,15 +20,8 @@ def test_a_page_view_arrives_in_zipkin_as_one_trace(browser, zipkin_site, zipkin
     )
 
     assert {s["localEndpoint"]["serviceName"] for s in spans} == {"toastsite"}
-    page = named(spans, "GET home")
-    call = named(spans, "GET /api/toasts/today/")
-    api = named(spans, "GET api/toasts/today/")
-    choose = named(spans, "choose toast of the day")
-    assert "parentId" not in page
-    assert page["kind"] == "SERVER"
-    assert (call["parentId"], call["kind"]) == (page["id"], "CLIENT")
-    assert (api["parentId"], api["kind"]) == (call["id"], "SERVER")
-    assert choose["parentId"] == api["id"]
+    home = home_page_trace(spans)
+    page, call, api, choose = home["page"], home["call"], home["api"], home["choose"]
 
     for span in (page, call, api):
         assert span["tags"]["http.method"] == "GET"

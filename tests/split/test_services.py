@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, home_page_trace
 
 # Nothing listens here: a frontend that opened a database would fail.
 UNREACHABLE_DATABASE = "postgres://nobody:nothing@127.0.0.1:9/none"
@@ -90,19 +90,8 @@ def test_one_page_view_is_one_trace_across_both_services(browser, split, zipkin_
     response = browser.get(f"{frontend.url}/")
     spans = zipkin_receiver.trace(response)
 
-    def named(name: str) -> dict:
-        (span,) = [s for s in spans if s["name"] == name]
-        return span
-
-    page, call, api = (
-        named("GET home"),
-        named("GET /api/toasts/today/"),
-        named("GET api/toasts/today/"),
-    )
-    assert page["localEndpoint"]["serviceName"] == "frontend"
-    assert call["localEndpoint"]["serviceName"] == "frontend"
-    assert api["localEndpoint"]["serviceName"] == "api"
-    assert api["parentId"] == call["id"]
-    assert named("choose toast of the day")["localEndpoint"]["serviceName"] == "api"
+    home = home_page_trace(spans)
+    service_of = {name: span["localEndpoint"]["serviceName"] for name, span in home.items()}
+    assert service_of == {"page": "frontend", "call": "frontend", "api": "api", "choose": "api"}
     services = {s["localEndpoint"]["serviceName"] for s in spans}
     assert services == {"frontend", "api"}

@@ -7,17 +7,13 @@ import time
 import pytest
 import requests
 
+from tests.conftest import ZipkinReceiver, home_page_trace, named
+
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 def trace_id_of(response: requests.Response) -> str:
     return response.headers["traceresponse"].split("-")[1]
-
-
-def named(spans: list[dict], name: str) -> dict:
-    matches = [s for s in spans if s["name"] == name]
-    assert len(matches) == 1, f"{name!r} in {[s['name'] for s in spans]}"
-    return matches[0]
 
 
 @pytest.fixture
@@ -32,17 +28,8 @@ def test_a_page_view_reaches_zipkin_as_one_trace_with_tags_and_annotations(
     assert response.status_code == 200
     spans = zipkin_receiver.trace(response)
 
-    page = named(spans, "GET home")
-    call = named(spans, "GET /api/toasts/today/")
-    api = named(spans, "GET api/toasts/today/")
-    choose = named(spans, "choose toast of the day")
-    assert "parentId" not in page
-    assert page["kind"] == "SERVER"
-    assert call["parentId"] == page["id"]
-    assert call["kind"] == "CLIENT"
-    assert api["parentId"] == call["id"]
-    assert api["kind"] == "SERVER"
-    assert choose["parentId"] == api["id"]
+    home = home_page_trace(spans)
+    call, choose = home["call"], home["choose"]
 
     assert call["tags"]["http.method"] == "GET"
     assert call["tags"]["http.status_code"] == "200"
@@ -191,8 +178,6 @@ def test_log_lines_written_in_a_request_carry_its_trace_and_span_ids(
 
 @pytest.mark.parametrize("mode", ["down", "error"])
 def test_zipkin_down_costs_one_warning_not_a_traceback_per_batch(browser, site_server, mode):
-    from tests.conftest import ZipkinReceiver
-
     receiver = ZipkinReceiver(mode="error")
     endpoint = receiver.endpoint if mode == "error" else "http://127.0.0.1:9/api/v2/spans"
     site = site_server(OTEL_EXPORTER_ZIPKIN_ENDPOINT=endpoint)
@@ -207,8 +192,6 @@ def test_zipkin_down_costs_one_warning_not_a_traceback_per_batch(browser, site_s
 
 
 def test_a_zipkin_that_never_answers_does_not_slow_the_site(browser, site_server):
-    from tests.conftest import ZipkinReceiver
-
     receiver = ZipkinReceiver(mode="hang")
     site = site_server(
         OTEL_EXPORTER_ZIPKIN_ENDPOINT=receiver.endpoint, OTEL_EXPORTER_ZIPKIN_TIMEOUT="5"
