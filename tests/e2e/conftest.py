@@ -75,16 +75,18 @@ def zipkin_site(site_server, zipkin_server):
     )
 
 
-def fetch_trace(zipkin: str, trace_id: str, until, timeout: float = 15) -> list[dict]:
-    """Polls Zipkin's API until the trace is there and `until(spans)` holds."""
+def fetch_trace(zipkin: str, trace_id: str, until=lambda spans: True, timeout=15) -> list[dict]:
+    """Polls Zipkin's API until the trace's root span is there and `until(spans)`
+    holds, then waits a moment for the last batches from every service."""
     deadline = time.monotonic() + timeout
     spans: list[dict] = []
     while time.monotonic() < deadline:
         response = requests.get(f"{zipkin}/api/v2/trace/{trace_id}", timeout=5)
         if response.status_code == 200:
             spans = response.json()
-            if until(spans):
-                return spans
+            if any("parentId" not in s for s in spans) and until(spans):
+                time.sleep(0.5)  # servers send a batch every 100 ms here
+                return requests.get(f"{zipkin}/api/v2/trace/{trace_id}", timeout=5).json()
         time.sleep(0.25)
     raise AssertionError(f"trace {trace_id} incomplete in Zipkin after {timeout}s: {spans}")
 
