@@ -33,6 +33,18 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 
+# Behind TLS (a proxy that terminates HTTPS and sets X-Forwarded-Proto): redirect
+# plain HTTP, send HSTS, and keep the session and CSRF cookies off plain HTTP.
+HTTPS = env_bool("DJANGO_HTTPS", False)
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
 # One codebase, three ways to run it:
 # - monolith: the pages, the API and the admin in one process (the default);
 # - frontend: the pages only, with no database; they reach the API at TOAST_API_URL;
@@ -93,6 +105,9 @@ DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         conn_max_age=60,
+        # A kept connection is checked before reuse, so the site recovers by
+        # itself when the database comes back after an outage.
+        conn_health_checks=True,
     )
 }
 if ROLE == "frontend":
@@ -108,6 +123,9 @@ AUTH_PASSWORD_VALIDATORS = [
         "NumericPasswordValidator",
     )
 ]
+
+# Request bodies beyond this are refused (400) before anything reads them.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 
 # Flash messages live in a cookie, so the pages need no database for them.
 MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
@@ -126,6 +144,7 @@ STORAGES = {
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "apps.toasts.views.exception_handler",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.BasicAuthentication",
@@ -152,6 +171,10 @@ TOAST_API_TIMEOUT = (
     float(os.environ.get("TOAST_API_READ_TIMEOUT", "5")),
 )
 
+# Ratings one visitor (one client address) may send per minute, counted in
+# each server process's memory (Django's default cache).
+RATINGS_PER_MINUTE = int(os.environ.get("RATINGS_PER_MINUTE", "30"))
+
 # --- Scenarios: trouble on purpose, for the tutorial; all off by default -------
 # The share of API calls that fail (0 to 1; the talk used 0.25).
 SCENARIO_FAILURE_RATE = float(os.environ.get("SCENARIO_FAILURE_RATE", "0"))
@@ -168,7 +191,9 @@ SCENARIO_N_PLUS_ONE = env_bool("SCENARIO_N_PLUS_ONE", False)
 # OTEL_PROPAGATORS and OTEL_EXPORTER_ZIPKIN_ENDPOINT / _TIMEOUT.
 OTEL_SDK_DISABLED = env_bool("OTEL_SDK_DISABLED", False)
 OTEL_TRACES_EXPORTER = env_list("OTEL_TRACES_EXPORTER", "zipkin")
-OTEL_PROPAGATORS = env_list("OTEL_PROPAGATORS", "tracecontext,baggage")
+# Unset, toastsite reads W3C trace context only, not OpenTelemetry's default
+# "tracecontext,baggage": baggage from outside is not ours to trust or pass on.
+OTEL_PROPAGATORS = env_list("OTEL_PROPAGATORS", "tracecontext")
 SERVICE_NAME = "toastsite" if ROLE == "monolith" else ROLE
 DEPLOYMENT_ENVIRONMENT = "development" if DEBUG else "production"
 # Where people open a trace: the footer links to <ZIPKIN_UI_URL>/traces/<id>.

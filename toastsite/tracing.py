@@ -37,6 +37,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExportResult,
     SpanProcessor,
 )
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 import toastsite
 
@@ -70,8 +71,12 @@ def setup(processor: SpanProcessor | None = None) -> None:
         provider.add_span_processor(each)
     trace.set_tracer_provider(provider)
 
+    # The SDK read OTEL_PROPAGATORS itself, but unset it means
+    # "tracecontext,baggage" there, and "none" breaks Django (see NoPropagation).
     if "none" in settings.OTEL_PROPAGATORS:
         set_global_textmap(NoPropagation())
+    elif settings.OTEL_PROPAGATORS == ["tracecontext"]:
+        set_global_textmap(TraceContextTextMapPropagator())
     set_global_response_propagator(TraceResponsePropagator())
 
     DjangoInstrumentor().instrument(tracer_provider=provider)

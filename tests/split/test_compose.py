@@ -69,6 +69,6 @@ def test_environment_matches_the_settings(services):
 
     for env in (api, frontend):
         assert env["DJANGO_DEBUG"] == "0"
-        assert env["DJANGO_SECRET_KEY"]
+        assert env["DJANGO_SECRET_KEY"] == "${DJANGO_SECRET_KEY}"  # never a default
         assert urlsplit(env["OTEL_EXPORTER_ZIPKIN_ENDPOINT"]).hostname == "zipkin"
         assert env["ZIPKIN_UI_URL"] == "http://localhost:9411/zipkin"

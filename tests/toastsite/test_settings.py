@@ -1,0 +1,54 @@
+"""Production settings, checked the way Django checks them: `check --deploy`."""
+
+import os
+import re
+import secrets
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+# Warnings that only make sense behind TLS: SSL redirect, HSTS, secure cookies.
+TLS_ONLY = {"security.W004", "security.W008", "security.W012", "security.W016"}
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    production = {
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": "toast.example",
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**os.environ, **production, **env},
+        capture_output=True,
+        text=True,
+    )
+
+
+def warnings(check: subprocess.CompletedProcess) -> set[str]:
+    return set(re.findall(r"\(([\w.]+\.[WE]\d+)\)", check.stdout + check.stderr))
+
+
+@pytest.mark.parametrize("role", ["monolith", "frontend", "api"])
+def test_deploy_check_warns_only_about_what_needs_tls(role):
+    check = manage("check", "--deploy", TOASTSITE_ROLE=role)
+    assert warnings(check) == TLS_ONLY, check.stdout + check.stderr
+
+
+@pytest.mark.parametrize("role", ["monolith", "frontend", "api"])
+def test_deploy_check_is_clean_with_django_https(role):
+    check = manage(
+        "check", "--deploy", "--fail-level", "WARNING", TOASTSITE_ROLE=role, DJANGO_HTTPS="1"
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "no issues" in check.stdout
+
+
+def test_no_secret_key_outside_debug_refuses_to_start():
+    check = manage("check", DJANGO_SECRET_KEY="")
+    assert check.returncode != 0
+    assert "Set DJANGO_SECRET_KEY when DJANGO_DEBUG is off." in check.stderr
