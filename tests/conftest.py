@@ -5,6 +5,7 @@ before any test client or live server loads Django's middleware. Tests that
 need the site as users run it start real server processes (see `site_server`).
 """
 
+import contextlib
 import json
 import os
 import socket
@@ -42,6 +43,14 @@ def django_db_modify_db_settings(django_db_modify_db_settings) -> None:
     from django.conf import settings
 
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    # The rating limit counts in the cache; each test starts with none sent.
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 @pytest.fixture
@@ -143,6 +152,47 @@ def _migrate(url: str) -> None:
         env={**os.environ, "DATABASE_URL": url},
         check=True,
     )
+
+
+@pytest.fixture
+def database_outage(migrated_database) -> Callable[[], contextlib.AbstractContextManager]:
+    """Takes the server processes' database away for a `with` block, for real:
+    PostgreSQL refuses connections to it; a SQLite file is moved aside."""
+
+    @contextlib.contextmanager
+    def outage() -> Iterator[None]:
+        if migrated_database.startswith("postgres"):
+            yield from _postgres_outage(migrated_database)
+        else:
+            yield from _sqlite_outage(Path(urlsplit(migrated_database).path))
+
+    return outage
+
+
+def _postgres_outage(url: str) -> Iterator[None]:
+    import psycopg
+
+    name = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
+        )
+        try:
+            yield
+        finally:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
+def _sqlite_outage(path: Path) -> Iterator[None]:
+    aside = path.with_suffix(".away")
+    path.rename(aside)
+    path.mkdir()  # a directory where the file was: SQLite cannot open it
+    try:
+        yield
+    finally:
+        path.rmdir()
+        aside.rename(path)
 
 
 @pytest.fixture(scope="session")

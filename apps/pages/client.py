@@ -9,6 +9,7 @@ the way into an outcome a page understands:
 - the API rejects what we sent (400): `RequestRejected`, with its errors.
 """
 
+import uuid
 from typing import Any
 
 import requests
@@ -20,7 +21,15 @@ from toastsite import tracing
 
 
 class ToastServiceUnavailable(Exception):
-    """The toast API could not give an answer."""
+    """The toast API could not give an answer.
+
+    `reached` says whether the request got to the API: if it did (a read
+    timeout, a 5xx), a write may have happened all the same.
+    """
+
+    def __init__(self, message: str, *, reached: bool = True) -> None:
+        super().__init__(message)
+        self.reached = reached
 
 
 class ToastNotFound(Http404):
@@ -58,9 +67,10 @@ def toast(request: HttpRequest, pk: int) -> dict:
     return _call(request, "GET", "toasts/{id}/", pk=pk)
 
 
-def rate(request: HttpRequest, pk: int, *, stars: int, comment: str) -> dict:
+def rate(request: HttpRequest, pk: int, *, stars: int, comment: str, key: uuid.UUID | None) -> dict:
     payload = {"stars": stars, "comment": comment}
-    return _call(request, "POST", "toasts/{id}/ratings/", pk=pk, json=payload)
+    headers = {"Idempotency-Key": str(key)} if key else {}
+    return _call(request, "POST", "toasts/{id}/ratings/", pk=pk, json=payload, headers=headers)
 
 
 def _call(
@@ -72,7 +82,8 @@ def _call(
         with tracing.outbound_route(f"/api/{route}"):
             response = _session.request(method, url, timeout=settings.TOAST_API_TIMEOUT, **kwargs)
     except requests.RequestException as exc:
-        raise ToastServiceUnavailable(f"{method} {url} failed: {exc}") from exc
+        reached = not isinstance(exc, requests.ConnectionError)  # incl. connect timeouts
+        raise ToastServiceUnavailable(f"{method} {url} failed: {exc}", reached=reached) from exc
 
     if response.status_code == 404:
         raise ToastNotFound(f"{method} {url}: not found")

@@ -1,3 +1,5 @@
+import uuid
+
 from django import forms
 
 
@@ -8,3 +10,6 @@ class RatingForm(forms.Form):
         widget=forms.RadioSelect,
     )
     comment = forms.CharField(max_length=280, required=False, widget=forms.TextInput)
+    # A new key with every form shown: the API saves a rating sent twice with it
+    # (a double click, a retry after an error) only once.
+    key = forms.UUIDField(initial=uuid.uuid4, required=False, widget=forms.HiddenInput)

@@ -23,4 +23,4 @@ class ToastServiceErrorMiddleware:
         logger.warning("Toast service unavailable: %s", exception)
         # The page's own span shows why it failed, beside the failed client span.
         trace.get_current_span().record_exception(exception)
-        return render(request, "503.html", status=503)
+        return render(request, "503.html", {"reached": exception.reached}, status=503)

@@ -5,7 +5,7 @@ from django.template import loader
 from django.views.decorators.csrf import requires_csrf_token
 from django.views.decorators.http import require_GET, require_http_methods
 
-from apps.pages import client
+from apps.pages import client, ratelimit
 from apps.pages.context_processors import trace_links
 from apps.pages.forms import RatingForm
 
@@ -23,7 +23,12 @@ def week(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def toast(request: HttpRequest, pk: int) -> HttpResponse:
-    form = RatingForm(request.POST or None)
+    form = RatingForm(request.POST if request.method == "POST" else None)
+    if form.is_bound and not ratelimit.allow_rating(request):
+        form.add_error(None, "You sent many ratings in a minute. Please wait a moment.")
+        response = toast_page(request, pk, form, status=429)
+        response["Retry-After"] = "60"
+        return response
     if form.is_valid():
         try:
             client.rate(request, pk, **form.cleaned_data)
@@ -34,7 +39,10 @@ def toast(request: HttpRequest, pk: int) -> HttpResponse:
             stars = form.cleaned_data["stars"]
             messages.success(request, f"Thanks! Your {stars}-star rating is saved.")
             return redirect("pages:toast", pk=pk)
-    status = 400 if form.errors else 200
+    return toast_page(request, pk, form, status=400 if form.errors else 200)
+
+
+def toast_page(request: HttpRequest, pk: int, form: RatingForm, status: int) -> HttpResponse:
     context = {"toast": client.toast(request, pk), "form": form}
     return render(request, "pages/toast.html", context, status=status)
 

@@ -45,6 +45,8 @@ class Rating(models.Model):
     )
     comment = models.CharField(max_length=280, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Sent by the client with a rating, so that sending it again saves it once.
+    idempotency_key = models.UUIDField(null=True, blank=True, unique=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

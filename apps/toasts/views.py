@@ -1,20 +1,37 @@
+import logging
+import uuid
+
+from django.db import IntegrityError, InterfaceError, OperationalError, connections, transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, status, viewsets
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from opentelemetry import trace
+from rest_framework import permissions, status, views, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.toasts import scenarios, selectors
-from apps.toasts.models import Toast
+from apps.toasts.models import Rating, Toast
 from apps.toasts.serializers import (
     RatingSerializer,
     ToastFilterSerializer,
     ToastSerializer,
     TodayQuerySerializer,
+)
+
+logger = logging.getLogger(__name__)
+
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.UUID,
+    OpenApiParameter.HEADER,
+    description="A UUID the client makes up for this rating: sending the rating again "
+    "with the same key saves it once, and answers 200 with the saved rating.",
 )
 
 
@@ -70,11 +87,53 @@ class ToastViewSet(viewsets.ModelViewSet):
             raise NotFound(f"No toast is served on {day:%A} {day.isoformat()}.")
         return Response(ToastSerializer(toast, context=self.get_serializer_context()).data)
 
-    @extend_schema(request=RatingSerializer, responses={201: RatingSerializer})
+    @extend_schema(
+        request=RatingSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: RatingSerializer, 200: RatingSerializer},
+    )
     @action(detail=True, methods=["post"], permission_classes=[permissions.AllowAny])
     def ratings(self, request: Request, pk: int) -> Response:
         toast = get_object_or_404(Toast, pk=pk)
+        key = idempotency_key(request)
+        if key and (saved := Rating.objects.filter(idempotency_key=key).first()):
+            return already_saved(saved, toast)
         serializer = RatingSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        serializer.save(toast=toast)
+        try:
+            with transaction.atomic():
+                serializer.save(toast=toast, idempotency_key=key)
+        except IntegrityError:
+            # The same key twice at the same moment: the other request saved it.
+            return already_saved(Rating.objects.get(idempotency_key=key), toast)
         return Response(serializer.data, status=status.HTTP_201_CREATED)
+
+
+def idempotency_key(request: Request) -> uuid.UUID | None:
+    value = request.headers.get("Idempotency-Key")
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ValidationError({"Idempotency-Key": "Must be a UUID."}) from None
+
+
+def already_saved(rating: Rating, toast: Toast) -> Response:
+    if rating.toast_id != toast.pk:
+        raise ValidationError({"Idempotency-Key": "Already used for a rating of another toast."})
+    return Response(RatingSerializer(rating).data, status=status.HTTP_200_OK)
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF's handler, plus a clear 503 when the database cannot be reached."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        logger.warning("Database unavailable: %s", exc)
+        trace.get_current_span().record_exception(exc)
+        connections.close_all()  # the next request connects afresh
+        return Response(
+            {"detail": "The database is unavailable. Please try again in a moment."},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
+    return views.exception_handler(exc, context)

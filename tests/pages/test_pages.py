@@ -1,8 +1,10 @@
 """The pages, rendered by the test client, get their data over real HTTP
 from the API on pytest-django's live server."""
 
+import re
 import socket
 import time
+import uuid
 
 import pytest
 from django.contrib.auth.models import User
@@ -115,7 +117,67 @@ def test_rating_while_the_api_is_down_says_it_was_not_saved(client, settings):
     toast = Toast.objects.get(name="Avocado")
     response = client.post(reverse("pages:toast", args=[toast.pk]), {"stars": 4})
     assert response.status_code == 503
-    assert "Your rating was not saved" in response.content.decode()
+    html = response.content.decode()
+    assert "Your rating was not saved" in html
+    assert "Send it again" in html
+
+
+def test_the_rating_form_carries_a_new_idempotency_key_each_time(client):
+    url = reverse("pages:toast", args=[Toast.objects.get(name="Avocado").pk])
+    keys = {form_key(client.get(url).content.decode()) for _ in range(2)}
+    assert len(keys) == 2
+    assert all(uuid.UUID(key) for key in keys)
+
+
+def test_a_rating_form_sent_twice_is_saved_once(client):
+    toast = Toast.objects.get(name="Avocado")
+    url = reverse("pages:toast", args=[toast.pk])
+    key = form_key(client.get(url).content.decode())
+    for _ in range(2):
+        assert client.post(url, {"stars": 4, "key": key}).status_code == 302
+    assert toast.ratings.count() == 1
+
+
+def test_a_rating_the_api_saved_after_the_page_gave_up_is_counted_once_when_sent_again(
+    client, settings
+):
+    toast = Toast.objects.get(name="Avocado")
+    url = reverse("pages:toast", args=[toast.pk])
+    key = form_key(client.get(url).content.decode())
+    settings.SCENARIO_LATENCY_MS = 600  # the API saves it, but after the page's timeout
+    settings.TOAST_API_TIMEOUT = (2, 0.2)
+    response = client.post(url, {"stars": 4, "comment": "Again", "key": key})
+    html = response.content.decode()
+    assert response.status_code == 503
+    assert "Your rating may not have been saved" in html
+    assert f'<input type="hidden" name="key" value="{key}">' in html
+    assert "Send it again" in html
+    deadline = time.monotonic() + 5
+    while not toast.ratings.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    settings.SCENARIO_LATENCY_MS = 0
+    resent = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', html))
+    assert client.post(url, resent).status_code == 302
+    assert toast.ratings.get().comment == "Again"
+
+
+def test_ratings_are_limited_per_client_and_minute(client, settings):
+    settings.RATINGS_PER_MINUTE = 2
+    toast = Toast.objects.get(name="Avocado")
+    url = reverse("pages:toast", args=[toast.pk])
+    statuses = [client.post(url, {"stars": 3}).status_code for _ in range(3)]
+    assert statuses == [302, 302, 429]
+    limited = client.post(url, {"stars": 3})
+    assert limited["Retry-After"] == "60"
+    assert "You sent many ratings in a minute" in limited.content.decode()
+    assert toast.ratings.count() == 2
+    other = client.post(url, {"stars": 3}, REMOTE_ADDR="192.0.2.7")
+    assert other.status_code == 302
+
+
+def form_key(html: str) -> str:
+    return re.search(r'name="key" value="([^"]+)"', html)[1]
 
 
 def test_admin_requires_login(client):

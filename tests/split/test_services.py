@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, home_page_trace
+from tests.conftest import ROOT, home_page_trace, named
 
 # Nothing listens here: a frontend that opened a database would fail.
 UNREACHABLE_DATABASE = "postgres://nobody:nothing@127.0.0.1:9/none"
@@ -95,3 +95,28 @@ def test_one_page_view_is_one_trace_across_both_services(browser, split, zipkin_
     assert service_of == {"page": "frontend", "call": "frontend", "api": "api", "choose": "api"}
     services = {s["localEndpoint"]["serviceName"] for s in spans}
     assert services == {"frontend", "api"}
+
+
+def test_a_database_outage_is_a_503_on_both_services_and_heals_without_a_restart(
+    split, database_outage, browser, zipkin_receiver
+):
+    frontend, api = split
+    # New connections each time: runserver serves a kept-alive one from one
+    # thread, whose SQLite connection would outlive the outage's start.
+    close = {"Connection": "close"}
+    assert browser.get(f"{api.url}/api/toasts/", headers=close).status_code == 200
+    with database_outage():
+        answer = browser.get(f"{api.url}/api/toasts/", headers=close)
+        page = browser.get(f"{frontend.url}/", headers=close)
+    assert answer.status_code == 503
+    assert answer.json()["detail"].startswith("The database is unavailable.")
+    assert answer.headers["Retry-After"] == "5"
+    assert page.status_code == 503
+    assert "The toast service is unavailable" in page.text
+    failed = named(zipkin_receiver.trace(page), "GET api/toasts/today/")
+    assert failed["tags"]["http.status_code"] == "503"
+    assert failed["tags"]["otel.status_code"] == "ERROR"
+    assert "OperationalError" in str(failed["annotations"])
+
+    assert browser.get(f"{api.url}/api/toasts/", headers=close).status_code == 200
+    assert browser.get(f"{frontend.url}/", headers=close).status_code == 200

@@ -192,3 +192,53 @@ def test_interactive_docs_and_browsable_api_are_served(client):
     browsable = client.get(reverse("api:toast-list"), HTTP_ACCEPT="text/html")
     assert browsable.status_code == 200
     assert b"Toast List" in browsable.content
+
+
+def test_a_rating_sent_again_with_its_idempotency_key_is_saved_once(client, hawaii):
+    key = "6f1c8a52-3c1e-4f55-9a43-2b8e0d7d9a10"
+    first = client.post(
+        ratings_url(hawaii), {"stars": 5}, content_type="application/json", HTTP_IDEMPOTENCY_KEY=key
+    )
+    again = client.post(
+        ratings_url(hawaii), {"stars": 5}, content_type="application/json", HTTP_IDEMPOTENCY_KEY=key
+    )
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+    assert hawaii.ratings.count() == 1
+    assert str(hawaii.ratings.get().idempotency_key) == key
+
+
+def test_ratings_without_a_key_are_each_saved(client, hawaii):
+    for _ in range(2):
+        client.post(ratings_url(hawaii), {"stars": 3}, content_type="application/json")
+    assert hawaii.ratings.count() == 2
+
+
+@pytest.mark.parametrize("key", ["not-a-uuid", ""])
+def test_a_malformed_idempotency_key_is_a_json_400(client, hawaii, key):
+    response = client.post(
+        ratings_url(hawaii), {"stars": 5}, content_type="application/json", HTTP_IDEMPOTENCY_KEY=key
+    )
+    assert response.status_code == 400
+    assert "Idempotency-Key" in response.json()
+    assert not Rating.objects.exists()
+
+
+def test_an_idempotency_key_is_bound_to_its_toast(client, hawaii):
+    key = "0b9e3a4c-8d2f-4e0a-9b7c-1a2b3c4d5e6f"
+    client.post(
+        ratings_url(hawaii), {"stars": 5}, content_type="application/json", HTTP_IDEMPOTENCY_KEY=key
+    )
+    other = Toast.objects.get(name="Avocado")
+    response = client.post(
+        ratings_url(other), {"stars": 1}, content_type="application/json", HTTP_IDEMPOTENCY_KEY=key
+    )
+    assert response.status_code == 400
+    assert not other.ratings.exists()
+
+
+def test_a_request_body_over_the_limit_is_a_400_and_nothing_is_saved(client, hawaii, settings):
+    body = {"stars": 5, "comment": "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)}
+    response = client.post(ratings_url(hawaii), body, content_type="application/json")
+    assert response.status_code == 400
+    assert not Rating.objects.exists()
