@@ -78,7 +78,7 @@ class ToastViewSet(viewsets.ModelViewSet):
 
     @extend_schema(parameters=[TodayQuerySerializer], responses=ToastSerializer)
     @action(detail=False)
-    def today(self, request: Request) -> Response:
+    def today(self, request: Request, format: str | None = None) -> Response:
         query = TodayQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         day = query.validated_data.get("date") or timezone.localdate()
@@ -93,7 +93,7 @@ class ToastViewSet(viewsets.ModelViewSet):
         responses={201: RatingSerializer, 200: RatingSerializer},
     )
     @action(detail=True, methods=["post"], permission_classes=[permissions.AllowAny])
-    def ratings(self, request: Request, pk: int) -> Response:
+    def ratings(self, request: Request, pk: int, format: str | None = None) -> Response:
         toast = get_object_or_404(Toast, pk=pk)
         key = idempotency_key(request)
         if key and (saved := Rating.objects.filter(idempotency_key=key).first()):

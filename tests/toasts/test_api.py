@@ -242,3 +242,12 @@ def test_a_request_body_over_the_limit_is_a_400_and_nothing_is_saved(client, haw
     response = client.post(ratings_url(hawaii), body, content_type="application/json")
     assert response.status_code == 400
     assert not Rating.objects.exists()
+
+
+def test_format_suffixes_work_on_the_extra_actions_too(client, hawaii):
+    today = client.get("/api/toasts/today.json", {"date": "2026-11-23"})
+    assert (today.status_code, today.json()["name"]) == (200, "Hawaii")
+    rated = client.post(
+        f"/api/toasts/{hawaii.pk}/ratings.json", {"stars": 2}, content_type="application/json"
+    )
+    assert rated.status_code == 201
