@@ -11,8 +11,9 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
+from urllib.parse import quote
 
 from django.conf import settings
 from opentelemetry import trace
@@ -207,6 +208,28 @@ def _name_client_span(span: trace.Span, request) -> None:
     if template and span.is_recording():
         span.update_name(f"{request.method} {template}")
         span.set_attribute("url.template", template)
+
+
+def with_request_uri(application: Callable) -> Callable:
+    """Wraps a WSGI app so that each request says what its URI was.
+
+    Without RAW_URI or REQUEST_URI from the server, OpenTelemetry rebuilds the
+    URL for `http.url` from Django's already decoded path, and a path outside
+    Latin-1 (say /%F0%9F%8D%9E) fails every request with a 500. gunicorn sets
+    RAW_URI; runserver sets neither, so we set REQUEST_URI here, before Django
+    decodes anything.
+    """
+
+    def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if "RAW_URI" not in environ and "REQUEST_URI" not in environ:
+            path = quote(
+                environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""), "/;=,", "latin-1"
+            )
+            query = environ.get("QUERY_STRING")
+            environ["REQUEST_URI"] = f"{path}?{query}" if query else path
+        return application(environ, start_response)
+
+    return app
 
 
 def current_trace_id() -> str | None:

@@ -10,4 +10,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "toastsite.settings")
 
 # Before Django loads its middleware: instrumenting Django adds one.
 tracing.setup()
-application = get_wsgi_application()
+application = tracing.with_request_uri(get_wsgi_application())
