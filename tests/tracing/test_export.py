@@ -194,12 +194,18 @@ def test_zipkin_down_costs_one_warning_not_a_traceback_per_batch(browser, site_s
 def test_a_zipkin_that_never_answers_does_not_slow_the_site(browser, site_server):
     receiver = ZipkinReceiver(mode="hang")
     site = site_server(
-        OTEL_EXPORTER_ZIPKIN_ENDPOINT=receiver.endpoint, OTEL_EXPORTER_ZIPKIN_TIMEOUT="5"
+        OTEL_EXPORTER_ZIPKIN_ENDPOINT=receiver.endpoint, OTEL_EXPORTER_ZIPKIN_TIMEOUT="2"
     )
     try:
         for _ in range(10):
-            # Exports block for 5 s each; pages must not wait for them.
-            assert browser.get(f"{site.url}/toasts/", timeout=2).status_code == 200
+            # Exports block for 2 s each; pages must not wait for them.
+            assert browser.get(f"{site.url}/toasts/", timeout=1).status_code == 200
             time.sleep(0.1)
+        time.sleep(2.5)  # the first export times out
+        site.stop()
     finally:
         receiver.close()
+    log = site.log()
+    assert log.count("Cannot export spans to") == 1
+    assert "Timeout" in log
+    assert "Traceback" not in log
