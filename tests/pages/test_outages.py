@@ -1,0 +1,64 @@
+"""An API that answers badly or too late: the page gives the 503 page with its
+trace id, promptly, and the trace says what failed."""
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.urls import reverse
+from opentelemetry.trace import SpanKind, StatusCode
+
+ANSWERS = {
+    "malformed JSON": (200, "application/json", b'{"name": "Ham", '),
+    "HTML": (200, "text/html", b"<html><body>Welcome to nginx!</body></html>"),
+    "HTML error page": (502, "text/html", b"<html><body>502 Bad Gateway</body></html>"),
+    "slower than the timeout": (200, "application/json", b"{}"),
+}
+
+
+@pytest.fixture(params=ANSWERS, ids=ANSWERS.keys())
+def bad_api(request, settings) -> Iterator[str]:
+    status, content_type, body = ANSWERS[request.param]
+    slow = request.param == "slower than the timeout"
+    done = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if slow:
+                done.wait(5)
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings.TOAST_API_URL = f"http://127.0.0.1:{server.server_port}"
+    settings.TOAST_API_TIMEOUT = (1, 0.5)
+    yield request.param
+    done.set()
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_bad_api_answer_is_the_503_page_with_its_trace_id(client, settings, bad_api, spans):
+    started = time.monotonic()
+    response = client.get(reverse("pages:week"))
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 503
+    assert elapsed < sum(settings.TOAST_API_TIMEOUT) + 0.5
+    page = next(s for s in spans() if s.kind is SpanKind.SERVER)
+    trace_id = format(page.context.trace_id, "032x")
+    html = response.content.decode()
+    assert "The toast service is unavailable" in html
+    assert f"/traces/{trace_id}" in html
+    assert page.status.status_code is StatusCode.ERROR
+    assert any(event.name == "exception" for event in page.events)
