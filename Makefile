@@ -6,7 +6,7 @@ PORT ?= 8000
 
 NO_ZIPKIN := echo "toastsite: running without Zipkin; spans go nowhere (OTEL_TRACES_EXPORTER=console prints them)."
 
-.PHONY: run split test lint bench screenshots zipkin zipkin-stop clean
+.PHONY: run split test lint bench soak screenshots zipkin zipkin-stop clean
 
 ## run: set up, migrate, start Zipkin if it can, and serve on http://127.0.0.1:$(PORT)
 run: $(VENV)/.runtime
@@ -32,6 +32,10 @@ lint: $(VENV)/.dev
 ## bench: what tracing costs, variant by variant (needs wrk and Java); see docs/benchmarks.md
 bench: $(VENV)/.dev
 	$(BIN)/python scripts/bench.py
+
+## soak: the split under steady traffic for 3 minutes: statuses, span delivery, memory
+soak: $(VENV)/.dev
+	$(BIN)/python scripts/soak.py
 
 ## screenshots: run the tutorial's steps and copy their Zipkin UI screenshots into docs/img
 screenshots: $(VENV)/.dev

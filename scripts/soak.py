@@ -1,0 +1,152 @@
+"""A bounded soak of the split: steady traffic for a few minutes, then the count.
+
+    make soak        (or: python scripts/soak.py --seconds 180 --rate 15)
+
+Runs the real Zipkin server and the api and the frontend under gunicorn (on
+PostgreSQL when DATABASE_URL points at one, else SQLite), then sends page views
+and ratings at a steady rate from this process, below saturation. Reports the
+answers by status, the spans Zipkin holds against those produced, and each
+worker's memory over the run; writes bench-results/soak.json.
+"""
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+from bench import OUT, ROOT, free_port, process, rss_kib, site, workers_of
+
+sys.path.insert(0, str(ROOT))
+from apps.pages.management.commands.traffic import (  # noqa: E402
+    discover_pages,
+    plan_step,
+    visit,
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=180)
+    parser.add_argument("--rate", type=float, default=15, help="requests per second")
+    parser.add_argument("--ratings", type=float, default=0.1, help="share that are ratings")
+    args = parser.parse_args()
+
+    zipkin_port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "soak",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DATABASE_URL": os.environ.get("DATABASE_URL")
+        or f"sqlite:///{Path(tempfile.mkdtemp()) / 'soak.sqlite3'}",
+        "OTEL_EXPORTER_ZIPKIN_ENDPOINT": f"http://127.0.0.1:{zipkin_port}/api/v2/spans",
+        "RATINGS_PER_MINUTE": "1000000",  # one client sends them all; the limit is not tested here
+        "DJANGO_LOG_LEVEL": "WARNING",
+    }
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    zipkin = [str(ROOT / "scripts" / "zipkin.sh"), "run", str(zipkin_port)]
+    zipkin_env = {**os.environ, "MEM_MAX_SPANS": "1000000", "ZIPKIN_HEAP": "2g"}
+    with process(zipkin, zipkin_env, zipkin_port):
+        zipkin_url = f"http://127.0.0.1:{zipkin_port}"
+        while requests.get(f"{zipkin_url}/health").status_code != 200:
+            time.sleep(0.5)
+        with site(env, {}, "split") as url:
+            results = soak(url, args)
+            time.sleep(7)  # the last batches
+        results["delivery"] = delivery(zipkin_url, results.pop("traces"))
+
+    OUT.mkdir(exist_ok=True)
+    (OUT / "soak.json").write_text(json.dumps(results, indent=2))
+    report(results)
+
+
+def soak(url: str, args) -> dict:
+    rng = random.Random(1)
+    pages = discover_pages(url, timeout=10)
+    masters = gunicorn_masters()
+    memory: dict[str, list[int]] = defaultdict(list)
+    total = int(args.seconds * args.rate)
+    started = time.monotonic()
+    futures = []
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for i in range(total):
+            time.sleep(max(0.0, started + i / args.rate - time.monotonic()))
+            page, stars = plan_step(rng, pages, args.ratings)
+            futures.append((page, stars, pool.submit(visit, url, page, stars, timeout=10)))
+            if i % int(args.rate * 5) == 0:  # every 5 s
+                for name, master in masters.items():
+                    memory[name].append(sum(rss_kib(pid) for pid in workers_of(master)))
+    outcomes = [(page, stars, future.result()) for page, stars, future in futures]
+    millis = sorted(outcome.millis for _, _, outcome in outcomes)
+    return {
+        "seconds": args.seconds,
+        "rate": args.rate,
+        "requests": total,
+        "status": dict(Counter(outcome.status for _, _, outcome in outcomes)),
+        "p50_ms": statistics.median(millis),
+        "p99_ms": millis[int(len(millis) * 0.99)],
+        "memory_kib": dict(memory),
+        "traces": [
+            ("rating" if stars else kind(page), outcome.trace_id)
+            for page, stars, outcome in outcomes
+        ],
+    }
+
+
+def kind(page: str) -> str:
+    return "toast" if page.startswith("/toasts/") and page != "/toasts/" else page
+
+
+def gunicorn_masters() -> dict[str, int]:
+    """The two gunicorn masters of the split, the api's (started first) first."""
+    found = subprocess.run(
+        ["pgrep", "-f", "gunicorn toastsite.wsgi"], capture_output=True, text=True
+    ).stdout.split()
+    pids = sorted(int(pid) for pid in found)
+    masters = [pid for pid in pids if workers_of(pid)]
+    return dict(zip(["api", "frontend"], masters, strict=True))
+
+
+def delivery(zipkin_url: str, traces: list[tuple[str, str | None]]) -> dict:
+    """Spans in Zipkin against spans produced: every page of a kind makes the
+    same number of spans, so the most common count per kind is what was produced."""
+    stored = {}
+    for service in ("frontend", "api"):
+        for trace in requests.get(
+            f"{zipkin_url}/api/v2/traces",
+            params={"serviceName": service, "limit": 1_000_000, "lookback": 86_400_000},
+        ).json():
+            stored[trace[0]["traceId"]] = len(trace)
+    per_kind = defaultdict(list)
+    for page_kind, trace_id in traces:
+        per_kind[page_kind].append(stored.get(trace_id, 0))
+    produced = sum(statistics.mode(counts) * len(counts) for counts in per_kind.values() if counts)
+    return {
+        "traces_sent": len(traces),
+        "traces_in_zipkin": sum(1 for _, trace_id in traces if trace_id in stored),
+        "spans_produced": produced,
+        "spans_in_zipkin": sum(sum(counts) for counts in per_kind.values()),
+        "spans_per_kind": {k: statistics.mode(v) for k, v in per_kind.items()},
+    }
+
+
+def report(results: dict) -> None:
+    print(f"{results['requests']} requests in {results['seconds']} s at {results['rate']}/s")
+    print("status:", results["status"])
+    print(f"latency: p50 {results['p50_ms']:.1f} ms, p99 {results['p99_ms']:.1f} ms")
+    print("delivery:", results["delivery"])
+    for name, samples in results["memory_kib"].items():
+        print(f"{name} workers' RSS: {samples[0]} -> {samples[-1]} KiB (max {max(samples)})")
+
+
+if __name__ == "__main__":
+    main()
