@@ -1,12 +1,14 @@
 """What tracing costs: the site under gunicorn, variant by variant, on one machine.
 
-    make bench        (or: python scripts/bench.py --rounds 3 --duration 10)
+    make bench        (or: python scripts/bench.py --cycles 10 --duration 2)
 
-Runs the real Zipkin server, then, round after round, each variant in turn
-(alternating, so that drifts of a shared machine hit them all alike): starts
-gunicorn, warms it up, loads `/` with wrk from a separate process, and stops
-it. Then counts the spans Zipkin received against those produced, measures a
-page against its API call, and a worker's memory with Zipkin stopped.
+Runs the real Zipkin server, then, for the monolith and for the split, every
+variant under gunicorn side by side, and loads `/` with wrk from a separate
+process, each variant in turn, cycle after cycle (so that drifts of a shared
+machine hit them all alike): one client for latency, then several for
+throughput. Then counts the spans Zipkin received against those produced,
+measures a page against its API call, and a worker's memory with Zipkin
+stopped.
 Prints a table and writes bench-results/results.json and a plot.
 """
 
@@ -22,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import requests
@@ -126,7 +128,7 @@ def site(base_env: dict, variant: dict, topology: str):
 
 def wrk(url: str, seconds: int, connections: int) -> dict:
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency", url],
         capture_output=True,
         text=True,
         check=True,
@@ -145,16 +147,6 @@ def wrk(url: str, seconds: int, connections: int) -> dict:
     }
 
 
-def sequential_p50(url: str, n: int = 200) -> float:
-    """Median latency of one keep-alive client, like the pages' own."""
-    session, times = requests.Session(), []
-    for _ in range(n):
-        started = time.perf_counter()
-        session.get(url).raise_for_status()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
-
-
 def rss_kib(pid: int) -> int:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(r"VmRSS:\s+(\d+)", status)[1])
@@ -167,8 +159,8 @@ def workers_of(master: int) -> list[int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=int, default=10, help="seconds of load per run")
+    parser.add_argument("--cycles", type=int, default=10)
+    parser.add_argument("--duration", type=int, default=2, help="seconds of each load")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--memory-seconds", type=int, default=60)
     args = parser.parse_args()
@@ -204,21 +196,38 @@ def main() -> None:
         with site(base_env, {}, "monolith") as url:  # Zipkin's JIT warms up too
             wrk(f"{url}/", 15, args.connections)
         for topology in ("monolith", "split"):
-            for round_ in range(args.rounds):
-                names = list(VARIANTS)
-                names = names[round_ % len(names) :] + names[: round_ % len(names)]
-                for name in names:
-                    with site(base_env, dict(VARIANTS[name]), topology) as url:
-                        wrk(f"{url}/", 2, args.connections)  # warm-up
-                        run = wrk(f"{url}/", args.duration, args.connections)
-                    key = f"{topology}/{name}"
-                    results["runs"].setdefault(key, []).append(run)
-                    print(f"{key:28} round {round_ + 1}: {run}", flush=True)
+            measure(topology, base_env, args, results["runs"])
         results["delivery"] = span_delivery(base_env, zipkin_port)
         results["page_vs_api"] = page_vs_api(base_env)
     results["memory"] = memory_with_zipkin_stopped(base_env, args)
     (OUT / "results.json").write_text(json.dumps(results, indent=2))
     report(results)
+
+
+def measure(topology: str, base_env: dict, args, runs: dict) -> None:
+    """All variants run side by side; short loads take turns, cycle after cycle,
+    so that a shared machine's drifts hit every variant alike."""
+    with ExitStack() as stack:
+        urls = {
+            name: stack.enter_context(site(base_env, dict(variant), topology))
+            for name, variant in VARIANTS.items()
+        }
+        for url in urls.values():
+            wrk(f"{url}/", 3, args.connections)  # warm-up
+        for cycle in range(args.cycles):
+            names = list(VARIANTS)
+            names = names[cycle % len(names) :] + names[: cycle % len(names)]
+            for name in names:
+                url = f"{urls[name]}/"
+                # One visitor at a time: latency without queueing. Then as many
+                # as the machine can take: throughput.
+                run = {
+                    "light": wrk(url, args.duration, 1),
+                    "saturated": wrk(url, args.duration, args.connections),
+                }
+                runs.setdefault(f"{topology}/{name}", []).append(run)
+            light = {name: runs[f"{topology}/{name}"][-1]["light"]["p50_ms"] for name in names}
+            print(f"{topology} cycle {cycle + 1}: p50 ms {light}", flush=True)
 
 
 def span_delivery(base_env: dict, zipkin_port: int, rate: int = 20, seconds: int = 10) -> dict:
@@ -258,10 +267,19 @@ def page_vs_api(base_env: dict) -> dict:
     return figures
 
 
-def page_and_api(url: str) -> dict:
-    sequential_p50(f"{url}/toasts/", 20)  # warm-up
-    api = sequential_p50(f"{url}/api/toasts/?page_size=100")
-    page = sequential_p50(f"{url}/toasts/")
+def page_and_api(url: str, n: int = 200, warm_up: int = 20) -> dict:
+    """One keep-alive client, like the pages' own, calling the API and the page
+    in turn (so that drifts hit both): their medians."""
+    session = requests.Session()
+    targets = {"api": f"{url}/api/toasts/?page_size=100", "page": f"{url}/toasts/"}
+    times: dict[str, list[float]] = {name: [] for name in targets}
+    for i in range(warm_up + n):
+        for name, target in targets.items():
+            started = time.perf_counter()
+            session.get(target).raise_for_status()
+            if i >= warm_up:
+                times[name].append((time.perf_counter() - started) * 1000)
+    api, page = statistics.median(times["api"]), statistics.median(times["page"])
     return {"api_p50_ms": api, "page_p50_ms": page, "page_own_ms": page - api}
 
 
@@ -283,17 +301,23 @@ def memory_with_zipkin_stopped(base_env: dict, args) -> dict:
 
 
 def report(results: dict) -> None:
-    def median(key: str, field: str) -> float:
-        return statistics.median(run[field] for run in results["runs"][key])
+    def median(key: str, load: str, field: str) -> float:
+        return statistics.median(run[load][field] for run in results["runs"][key])
 
-    print(f"\n{results['cores']} cores; medians over {results['args']['rounds']} rounds")
-    print(f"{'variant':28} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'p50 vs off':>11}")
+    def paired(key: str, load: str, field: str) -> float:
+        """The median over cycles of this variant's figure over off's, same cycle."""
+        off = results["runs"][key.split("/")[0] + "/off"]
+        pairs = zip(results["runs"][key], off, strict=True)
+        return statistics.median(run[load][field] / floor[load][field] for run, floor in pairs)
+
+    print(f"\n{results['cores']} cores; medians over {results['args']['cycles']} cycles")
+    print("one client: latency without queueing; saturated: throughput; x off: paired by cycle")
+    print(f"{'variant':28} {'p50 ms':>7} {'p99 ms':>7} {'x off':>6} {'req/s':>6} {'x off':>6}")
     for key in results["runs"]:
-        floor = median(key.split("/")[0] + "/off", "p50_ms")
-        p50 = median(key, "p50_ms")
         print(
-            f"{key:28} {p50:8.2f} {median(key, 'p99_ms'):8.2f} {median(key, 'rps'):8.0f}"
-            f" {p50 / floor:10.3f}x"
+            f"{key:28} {median(key, 'light', 'p50_ms'):7.2f} {median(key, 'light', 'p99_ms'):7.2f}"
+            f" {paired(key, 'light', 'p50_ms'):6.3f} {median(key, 'saturated', 'rps'):6.0f}"
+            f" {paired(key, 'saturated', 'rps'):6.3f}"
         )
     print("delivery:", results["delivery"])
     print("page vs API:", results["page_vs_api"])
@@ -311,14 +335,15 @@ def plot(results: dict) -> None:
     keys = list(results["runs"])
     fig, ax = plt.subplots(figsize=(10, 4.5))
     for i, key in enumerate(keys):
-        p50s = [run["p50_ms"] for run in results["runs"][key]]
-        p99s = [run["p99_ms"] for run in results["runs"][key]]
+        p50s = [run["light"]["p50_ms"] for run in results["runs"][key]]
+        p99s = [run["light"]["p99_ms"] for run in results["runs"][key]]
         ax.scatter([i] * len(p50s), p50s, color="tab:blue", label="p50" if i == 0 else None)
         ax.scatter(
             [i] * len(p99s), p99s, color="tab:orange", marker="x", label="p99" if i == 0 else None
         )
     ax.set_xticks(range(len(keys)), keys, rotation=30, ha="right")
-    ax.set_ylabel("latency of / (ms)")
+    ax.set_ylabel("latency of / with one client (ms)")
+    ax.set_ylim(bottom=0)
     ax.set_title(f"toastsite under gunicorn, {results['cores']} cores: each dot is one run")
     ax.legend()
     fig.tight_layout()
