@@ -46,6 +46,13 @@ def test_list_pages_by_page_size(client):
     assert body["next"]
 
 
+def test_page_size_is_capped_at_100(client):
+    Toast.objects.bulk_create(Toast(name=f"Toast {n}", weekday=n % 7) for n in range(100))
+    body = client.get(reverse("api:toast-list"), {"page_size": 1000}).json()
+    assert body["count"] == 107
+    assert len(body["results"]) == 100
+
+
 def test_list_filters_by_weekday(client):
     body = client.get(reverse("api:toast-list"), {"weekday": 4}).json()
     assert [t["name"] for t in body["results"]] == ["Caprese"]
