@@ -28,6 +28,7 @@ def bad_api(request, settings) -> Iterator[str]:
         def do_GET(self) -> None:
             if slow:
                 done.wait(5)
+                return  # the page stopped waiting long ago: no answer at all
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))

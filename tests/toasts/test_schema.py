@@ -4,6 +4,8 @@ never get a 5xx, and every answer matches what the schema promises."""
 import pytest
 import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -14,6 +16,18 @@ from schemathesis.specs.openapi.checks import (
 pytestmark = pytest.mark.django_db
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", WSGIHandler())
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_test_connection():
+    # After each request Django closes database connections it deems old; in
+    # the test's transaction that is the test's own. The test client stops it
+    # the same way.
+    for signal in (request_started, request_finished):
+        signal.disconnect(close_old_connections)
+    yield
+    for signal in (request_started, request_finished):
+        signal.connect(close_old_connections)
 
 
 @schema.parametrize()
