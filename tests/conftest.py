@@ -36,6 +36,16 @@ def _trace_into_memory() -> None:
     tracing.setup(processor=SimpleSpanProcessor(_memory))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_api_connections() -> Iterator[None]:
+    yield
+    # The pages keep their connections to the live server alive; end them while
+    # Python still runs, or the server's threads fail as the interpreter exits.
+    from apps.pages import client
+
+    client._session.close()
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings) -> None:
     # The live server's threads must not keep connections open past a test:
