@@ -36,16 +36,6 @@ def _trace_into_memory() -> None:
     tracing.setup(processor=SimpleSpanProcessor(_memory))
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _close_api_connections() -> Iterator[None]:
-    yield
-    # The pages keep their connections to the live server alive; end them while
-    # Python still runs, or the server's threads fail as the interpreter exits.
-    from apps.pages import client
-
-    client._session.close()
-
-
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings) -> None:
     # The live server's threads must not keep connections open past a test:
@@ -71,10 +61,15 @@ def spans() -> Callable[[], list[ReadableSpan]]:
 
 
 @pytest.fixture
-def api_via_live_server(live_server, settings) -> str:
+def api_via_live_server(live_server, settings) -> Iterator[str]:
     """Pages call the API over real HTTP, on pytest-django's live server."""
+    from apps.pages import client
+
     settings.TOAST_API_URL = live_server.url
-    return live_server.url
+    yield live_server.url
+    # End the pages' kept-alive connections while the live server still runs:
+    # its threads serving them would outlive it and fail when they end.
+    client._session.close()
 
 
 class Browser(requests.Session):
