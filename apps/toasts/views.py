@@ -1,7 +1,7 @@
 import logging
 import uuid
 
-from django.db import IntegrityError, InterfaceError, OperationalError, connections, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -130,7 +130,6 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, (OperationalError, InterfaceError)):
         logger.warning("Database unavailable: %s", exc)
         trace.get_current_span().record_exception(exc)
-        connections.close_all()  # the next request connects afresh
         return Response(
             {"detail": "The database is unavailable. Please try again in a moment."},
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
