@@ -29,7 +29,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-## bench: what tracing costs, variant by variant (needs wrk and Java); see docs/benchmarks.md
+## bench: what tracing costs, variant by variant (needs wrk, valgrind and Java); see docs/benchmarks.md
 bench: $(VENV)/.dev
 	$(BIN)/python scripts/bench.py
 

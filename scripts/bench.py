@@ -7,8 +7,9 @@ variant under gunicorn side by side, and loads `/` with wrk from a separate
 process, each variant in turn, cycle after cycle (so that drifts of a shared
 machine hit them all alike): one client for latency, then several for
 throughput. Then counts the spans Zipkin received against those produced,
-measures a page against its API call, and a worker's memory with Zipkin
-stopped.
+measures a page against its API call, counts the instructions a page view
+costs in each variant (with valgrind, when installed), and a worker's memory
+with Zipkin stopped.
 Prints a table and writes bench-results/results.json and a plot.
 """
 
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -63,7 +65,7 @@ def wait_for_port(port: int, timeout: float = 60) -> None:
 
 
 @contextmanager
-def process(command: list[str], env: dict, port: int):
+def process(command: list[str], env: dict, port: int, stop_timeout: float = 15):
     proc = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -73,13 +75,13 @@ def process(command: list[str], env: dict, port: int):
     finally:
         proc.send_signal(signal.SIGINT)  # gunicorn: quick shutdown, not a graceful one
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=stop_timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
 
 
-def gunicorn(env: dict, port: int, workers: int):
+def gunicorn(env: dict, port: int, workers: int, prefix: tuple[str, ...]):
     command = [str(BIN / "gunicorn"), "toastsite.wsgi", "--bind", f"127.0.0.1:{port}"]
     if env.pop("ZERO_CODE", None):
         # The peer a user would reach for: OpenTelemetry's zero-code agent with
@@ -94,23 +96,28 @@ def gunicorn(env: dict, port: int, workers: int):
             "none",
             *command,
         ]
+    if prefix:  # counting instructions: everything runs 50 times slower
+        env.update(GUNICORN_CMD_ARGS="--timeout 600", TOAST_API_READ_TIMEOUT="600")
+        return process([*prefix, *command], {**env, "WEB_CONCURRENCY": str(workers)}, port, 300)
     return process(command, {**env, "WEB_CONCURRENCY": str(workers)}, port)
 
 
-def site(base_env: dict, variant: dict, topology: str):
-    """The site in one topology; yields the URL of its pages."""
+def site(base_env: dict, variant: dict, topology: str, prefix: tuple[str, ...] = ()):
+    """The site in one topology, its servers' commands run under `prefix`;
+    yields the URL of its pages."""
 
     @contextmanager
     def run():
         env = {**base_env, **variant}
         if topology == "monolith":
             port = free_port()
-            with gunicorn(env, port, workers=2):
+            # Counting: one worker, so that warm-up happens the same way in every run.
+            with gunicorn(env, port, workers=1 if prefix else 2, prefix=prefix):
                 yield f"http://127.0.0.1:{port}"
             return
         api_port, front_port = free_port(), free_port()
         with (
-            gunicorn({**env, "TOASTSITE_ROLE": "api"}, api_port, workers=1),
+            gunicorn({**env, "TOASTSITE_ROLE": "api"}, api_port, workers=1, prefix=prefix),
             gunicorn(
                 {
                     **env,
@@ -119,6 +126,7 @@ def site(base_env: dict, variant: dict, topology: str):
                 },
                 front_port,
                 workers=1,
+                prefix=prefix,
             ),
         ):
             yield f"http://127.0.0.1:{front_port}"
@@ -199,6 +207,7 @@ def main() -> None:
             measure(topology, base_env, args, results["runs"])
         results["delivery"] = span_delivery(base_env, zipkin_port)
         results["page_vs_api"] = page_vs_api(base_env)
+        results["work"] = work(base_env)
     results["memory"] = memory_with_zipkin_stopped(base_env, args)
     (OUT / "results.json").write_text(json.dumps(results, indent=2))
     report(results)
@@ -228,6 +237,48 @@ def measure(topology: str, base_env: dict, args, runs: dict) -> None:
                 runs.setdefault(f"{topology}/{name}", []).append(run)
             light = {name: runs[f"{topology}/{name}"][-1]["light"]["p50_ms"] for name in names}
             print(f"{topology} cycle {cycle + 1}: p50 ms {light}", flush=True)
+
+
+def work_per_page(base_env: dict, topology: str, variant: dict, views=(5, 25)) -> dict:
+    """Instructions the site's processes run per page view of `/`, counted by
+    valgrind: a count does not drift with a shared machine's load as time does
+    (the same run twice gives the same count within 1%). The site runs twice,
+    serving views[0] and then views[1] page views to one client; the
+    difference cancels start-up and warm-up."""
+    totals, sampled = [], 0
+    for count in views:
+        out = Path(tempfile.mkdtemp())
+        prefix = ["valgrind", "--tool=callgrind", "--trace-children=yes"]
+        with site(base_env, variant, topology, (*prefix, f"--callgrind-out-file={out}/%p")) as url:
+            session = requests.Session()
+            for _ in range(count):
+                response = session.get(f"{url}/")
+                response.raise_for_status()
+                flags = response.headers.get("traceresponse", "-00").rsplit("-", 1)[1]
+                sampled += int(flags, 16) & 1  # W3C trace flags: bit 0 is "sampled"
+        totals.append(
+            sum(int(re.search(r"^totals: (\d+)", f.read_text(), re.M)[1]) for f in out.iterdir())
+        )
+        shutil.rmtree(out)
+    return {
+        "instructions": (totals[1] - totals[0]) / (views[1] - views[0]),
+        "views_sampled": f"{sampled} of {sum(views)}",
+    }
+
+
+def work(base_env: dict) -> dict:
+    """work_per_page() of every variant in both topologies, two at a time."""
+    if not shutil.which("valgrind"):
+        print("bench: no valgrind, so no instruction counts (apt-get install valgrind)")
+        return {}
+    jobs = {
+        f"{topology}/{name}": (base_env, topology, dict(variant))
+        for topology in ("monolith", "split")
+        for name, variant in VARIANTS.items()
+    }
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        futures = {key: pool.submit(work_per_page, *job) for key, job in jobs.items()}
+        return {key: future.result() for key, future in futures.items()}
 
 
 def span_delivery(base_env: dict, zipkin_port: int, rate: int = 20, seconds: int = 10) -> dict:
@@ -287,7 +338,7 @@ def memory_with_zipkin_stopped(base_env: dict, args) -> dict:
     env = {**base_env, **VARIANTS["zipkin stopped"]}
     port = free_port()
     samples = []
-    with gunicorn(env, port, workers=1) as master:
+    with gunicorn(env, port, workers=1, prefix=()) as master:
         load = subprocess.Popen(
             ["wrk", "-t1", "-c2", f"-d{args.memory_seconds}s", f"http://127.0.0.1:{port}/"],
             stdout=subprocess.DEVNULL,
@@ -319,6 +370,14 @@ def report(results: dict) -> None:
             f" {paired(key, 'light', 'p50_ms'):6.3f} {median(key, 'saturated', 'rps'):6.0f}"
             f" {paired(key, 'saturated', 'rps'):6.3f}"
         )
+    if work := results["work"]:
+        print("\nwork per page view, counted by valgrind (x off: same topology)")
+        for key, figures in work.items():
+            off = work[key.split("/")[0] + "/off"]["instructions"]
+            print(
+                f"{key:28} {figures['instructions'] / 1e6:6.1f} M instructions"
+                f"  x{figures['instructions'] / off:.3f}  sampled: {figures['views_sampled']}"
+            )
     print("delivery:", results["delivery"])
     print("page vs API:", results["page_vs_api"])
     rss = results["memory"]["rss_kib"]
@@ -333,7 +392,9 @@ def plot(results: dict) -> None:
     import matplotlib.pyplot as plt
 
     keys = list(results["runs"])
-    fig, ax = plt.subplots(figsize=(10, 4.5))
+    work = results.get("work")
+    fig, axes = plt.subplots(1, 2 if work else 1, figsize=(14 if work else 10, 4.8), squeeze=False)
+    ax = axes[0][0]
     for i, key in enumerate(keys):
         p50s = [run["light"]["p50_ms"] for run in results["runs"][key]]
         p99s = [run["light"]["p99_ms"] for run in results["runs"][key]]
@@ -344,8 +405,15 @@ def plot(results: dict) -> None:
     ax.set_xticks(range(len(keys)), keys, rotation=30, ha="right")
     ax.set_ylabel("latency of / with one client (ms)")
     ax.set_ylim(bottom=0)
-    ax.set_title(f"toastsite under gunicorn, {results['cores']} cores: each dot is one run")
+    ax.set_title(f"gunicorn, {results['cores']} cores: each dot is one 2 s load")
     ax.legend()
+    if work:
+        ax = axes[0][1]
+        millions = [work[key]["instructions"] / 1e6 for key in keys]
+        ax.bar(range(len(keys)), millions, color="tab:green")
+        ax.set_xticks(range(len(keys)), keys, rotation=30, ha="right")
+        ax.set_ylabel("instructions per page view (millions)")
+        ax.set_title("work per page view, counted by valgrind")
     fig.tight_layout()
     fig.savefig(OUT / "latency.png", dpi=110)
 
