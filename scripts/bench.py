@@ -242,7 +242,7 @@ def measure(topology: str, base_env: dict, args, runs: dict) -> None:
 def work_per_page(base_env: dict, topology: str, variant: dict, views=(5, 25)) -> dict:
     """Instructions the site's processes run per page view of `/`, counted by
     valgrind: a count does not drift with a shared machine's load as time does
-    (the same run twice gives the same count within 1%). The site runs twice,
+    (the same run twice gives the same count within about 1%). The site runs twice,
     serving views[0] and then views[1] page views to one client; the
     difference cancels start-up and warm-up."""
     totals, sampled, told = [], 0, 0
@@ -268,7 +268,7 @@ def work_per_page(base_env: dict, topology: str, variant: dict, views=(5, 25)) -
 
 
 def work(base_env: dict) -> dict:
-    """work_per_page() of every variant in both topologies, two at a time."""
+    """work_per_page() of every variant in both topologies, one per core at a time."""
     if not shutil.which("valgrind"):
         print("bench: no valgrind, so no instruction counts (apt-get install valgrind)")
         return {}

@@ -101,8 +101,8 @@ def sql_span(execute: Callable, sql: str, params: Any, many: bool, context: dict
 
     Only under a span that is recorded: under an unsampled one, parent-based
     sampling would drop it anyway, and skipping it early makes unsampled
-    requests cheaper (docs/benchmarks.md). The statement keeps its
-    placeholders; the values are never recorded.
+    requests cheaper (docs/benchmarks.md). Queries outside a request are not
+    traced either. The statement keeps its placeholders, never the values.
     """
     if not trace.get_current_span().is_recording():
         return execute(sql, params, many, context)

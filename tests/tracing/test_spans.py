@@ -8,7 +8,8 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusCode, TraceFlags
 
 from apps.toasts.models import Toast
 
@@ -74,6 +75,14 @@ def test_a_page_view_is_one_trace_page_api_call_api_view_business_step_and_sql(c
     week_call = by_name(finished, "GET /api/toasts/")
     assert week_call.parent.span_id == page.context.span_id
     assert children(finished, week_call)[0].name == "GET api/toasts/"
+
+
+def test_queries_outside_a_recorded_span_make_no_span(spans):
+    Toast.objects.count()  # no request around it
+    unsampled = SpanContext(trace_id=1, span_id=1, is_remote=True, trace_flags=TraceFlags(0))
+    with trace.use_span(NonRecordingSpan(unsampled)):
+        Toast.objects.count()
+    assert len(spans()) == 0
 
 
 def test_sql_statements_carry_placeholders_not_values(client, spans):
