@@ -96,10 +96,10 @@ def gunicorn(env: dict, port: int, workers: int, prefix: tuple[str, ...]):
             "none",
             *command,
         ]
+    env = {**env, "WEB_CONCURRENCY": str(workers)}
     if prefix:  # counting instructions: everything runs 50 times slower
         env.update(GUNICORN_CMD_ARGS="--timeout 600", TOAST_API_READ_TIMEOUT="600")
-        return process([*prefix, *command], {**env, "WEB_CONCURRENCY": str(workers)}, port, 300)
-    return process(command, {**env, "WEB_CONCURRENCY": str(workers)}, port)
+    return process([*prefix, *command], env, port, stop_timeout=300 if prefix else 15)
 
 
 def site(base_env: dict, variant: dict, topology: str, prefix: tuple[str, ...] = ()):
@@ -248,8 +248,10 @@ def work_per_page(base_env: dict, topology: str, variant: dict, views=(5, 25)) -
     totals, sampled, told = [], 0, 0
     for count in views:
         out = Path(tempfile.mkdtemp())
-        prefix = ["valgrind", "--tool=callgrind", "--trace-children=yes"]
-        with site(base_env, variant, topology, (*prefix, f"--callgrind-out-file={out}/%p")) as url:
+        valgrind = ("valgrind", "--tool=callgrind", "--trace-children=yes")
+        with site(
+            base_env, variant, topology, (*valgrind, f"--callgrind-out-file={out}/%p")
+        ) as url:
             session = requests.Session()
             for _ in range(count):
                 response = session.get(f"{url}/")
