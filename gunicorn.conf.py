@@ -3,7 +3,7 @@
 gunicorn itself reads PORT (bind 0.0.0.0:$PORT) and WEB_CONCURRENCY (workers).
 """
 
-import os
+from toastsite import logs
 
 # Threads, not just processes: the monolith's pages call the API on the same
 # server, so a page holds one thread while its API call needs another. With
@@ -12,14 +12,10 @@ import os
 worker_class = "gthread"
 threads = 8
 
-# Import the app in each worker, after the fork, never in the master.
+# Each worker imports the app after the fork, never the master. So tracing is
+# set up in each worker (by toastsite/wsgi.py), each with its own exporter
+# thread and service.instance.id.
 preload_app = False
 
-
-def post_fork(server, worker):
-    # Each worker gets its own tracer provider, exporter thread and
-    # service.instance.id. (wsgi.py calls setup() again; that does nothing.)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "toastsite.settings")
-    from toastsite import tracing
-
-    tracing.setup()
+# An access line for every request, in the site's log format: with its trace id.
+logconfig_dict = logs.config(level="INFO")

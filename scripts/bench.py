@@ -1,16 +1,18 @@
 """What tracing costs: the site under gunicorn, variant by variant, on one machine.
 
-    make bench        (or: python scripts/bench.py --cycles 10 --duration 2)
+    make bench         (python -m scripts.bench): the monolith, about 5 minutes
+    make bench FULL=1  (python -m scripts.bench --full): everything, about 40 minutes
 
-Runs the real Zipkin server, then, for the monolith and for the split, every
-variant under gunicorn side by side, and loads `/` with wrk from a separate
-process, each variant in turn, cycle after cycle (so that drifts of a shared
-machine hit them all alike): one client for latency, then several for
-throughput. Then counts the spans Zipkin received against those produced,
-measures a page against its API call, counts the instructions a page view
-costs in each variant (with valgrind, when installed), and a worker's memory
-with Zipkin stopped.
-Prints a table and writes bench-results/results.json and a plot.
+Runs the real Zipkin server and the site's variants under gunicorn side by side.
+Counts the instructions a page view of `/` costs in each variant, with valgrind
+(a count does not drift with a shared machine's load as time does), and loads
+`/` with wrk from a separate process, each variant in turn, cycle after cycle
+(so that drifts hit them all alike): one client for latency, then several for
+throughput. The full run does this for the monolith and the split, adds the
+variant with Zipkin stopped, and also counts the spans Zipkin received
+against those produced, measures a page against its API call, and a worker's
+memory with Zipkin stopped. Prints a table and writes bench-results/results.json
+and a plot.
 """
 
 import argparse
@@ -18,120 +20,52 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "bench-results"
-BIN = Path(sys.executable).parent
+from scripts.harness import (
+    OUT,
+    free_port,
+    gunicorn,
+    migrate,
+    process,
+    production_env,
+    rss_kib,
+    site,
+    workers_of,
+    zipkin,
+)
+
+
+@dataclass(frozen=True)
+class Variant:
+    env: dict[str, str] = field(default_factory=dict)
+    zero_code: bool = False  # OpenTelemetry's agent instead of toastsite's own setup
+
 
 VARIANTS = {
-    "off": {"OTEL_SDK_DISABLED": "true"},
-    "traced": {},
-    "sampled 10%": {
-        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-        "OTEL_TRACES_SAMPLER_ARG": "0.1",
-    },
-    "zipkin stopped": {"OTEL_EXPORTER_ZIPKIN_ENDPOINT": "http://127.0.0.1:9/api/v2/spans"},
-    "zero-code peer": {"ZERO_CODE": "1"},
+    "off": Variant({"OTEL_SDK_DISABLED": "true"}),
+    "traced": Variant(),
+    "sampled 10%": Variant(
+        {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
+    ),
+    "zipkin stopped": Variant({"OTEL_EXPORTER_ZIPKIN_ENDPOINT": "http://127.0.0.1:9/api/v2/spans"}),
+    "zero-code peer": Variant(zero_code=True),
 }
+SHORT = ["off", "traced", "sampled 10%", "zero-code peer"]  # the default run: the monolith
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
-@contextmanager
-def process(command: list[str], env: dict, port: int, stop_timeout: float = 15):
-    proc = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_for_port(port)
-        yield proc
-    finally:
-        proc.send_signal(signal.SIGINT)  # gunicorn: quick shutdown, not a graceful one
-        try:
-            proc.wait(timeout=stop_timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def gunicorn(env: dict, port: int, workers: int, prefix: tuple[str, ...]):
-    command = [str(BIN / "gunicorn"), "toastsite.wsgi", "--bind", f"127.0.0.1:{port}"]
-    if env.pop("ZERO_CODE", None):
-        # The peer a user would reach for: OpenTelemetry's zero-code agent with
-        # its defaults and the Zipkin exporter, around the same app.
-        command = [
-            str(BIN / "opentelemetry-instrument"),
-            "--traces_exporter",
-            "zipkin_json",
-            "--metrics_exporter",
-            "none",
-            "--logs_exporter",
-            "none",
-            *command,
-        ]
-    env = {**env, "WEB_CONCURRENCY": str(workers)}
-    if prefix:  # counting instructions: everything runs 50 times slower
-        env.update(GUNICORN_CMD_ARGS="--timeout 600", TOAST_API_READ_TIMEOUT="600")
-    return process([*prefix, *command], env, port, stop_timeout=300 if prefix else 15)
-
-
-def site(base_env: dict, variant: dict, topology: str, prefix: tuple[str, ...] = ()):
-    """The site in one topology, its servers' commands run under `prefix`;
-    yields the URL of its pages."""
-
-    @contextmanager
-    def run():
-        env = {**base_env, **variant}
-        if topology == "monolith":
-            port = free_port()
-            # Counting: one worker, so that warm-up happens the same way in every run.
-            with gunicorn(env, port, workers=1 if prefix else 2, prefix=prefix):
-                yield f"http://127.0.0.1:{port}"
-            return
-        api_port, front_port = free_port(), free_port()
-        with (
-            gunicorn({**env, "TOASTSITE_ROLE": "api"}, api_port, workers=1, prefix=prefix),
-            gunicorn(
-                {
-                    **env,
-                    "TOASTSITE_ROLE": "frontend",
-                    "TOAST_API_URL": f"http://127.0.0.1:{api_port}",
-                },
-                front_port,
-                workers=1,
-                prefix=prefix,
-            ),
-        ):
-            yield f"http://127.0.0.1:{front_port}"
-
-    return run()
+def run_site(env: dict, variant: Variant, topology: str, prefix=()):
+    return site({**env, **variant.env}, topology, prefix, variant.zero_code)
 
 
 def wrk(url: str, seconds: int, connections: int) -> dict:
@@ -155,77 +89,55 @@ def wrk(url: str, seconds: int, connections: int) -> dict:
     }
 
 
-def rss_kib(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmRSS:\s+(\d+)", status)[1])
-
-
-def workers_of(master: int) -> list[int]:
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    return [int(pid) for pid in children]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cycles", type=int, default=10)
+    parser.add_argument("--full", action="store_true", help="both shapes, every figure")
+    parser.add_argument("--cycles", type=int, help="latency cycles (3, or 10 with --full)")
     parser.add_argument("--duration", type=int, default=2, help="seconds of each load")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--memory-seconds", type=int, default=60)
     args = parser.parse_args()
+    args.cycles = args.cycles or (10 if args.full else 3)
     if not shutil.which("wrk"):
         sys.exit("bench: needs wrk (Debian/Ubuntu: apt-get install wrk)")
+    topologies = ("monolith", "split") if args.full else ("monolith",)
+    variants = list(VARIANTS) if args.full else SHORT
 
     OUT.mkdir(exist_ok=True)
-    tmp = Path(tempfile.mkdtemp())
-    zipkin_port = free_port()
-    base_env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "toastsite.settings",  # the zero-code agent needs it
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "bench",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
-        "OTEL_EXPORTER_ZIPKIN_ENDPOINT": f"http://127.0.0.1:{zipkin_port}/api/v2/spans",
-        "OTEL_SERVICE_NAME": "toastsite",
-        "DJANGO_LOG_LEVEL": "WARNING",
-    }
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=base_env, check=True
-    )
-    results = {"cores": os.cpu_count(), "runs": {}, "args": vars(args)}
-
-    zipkin_cmd = [str(ROOT / "scripts" / "zipkin.sh"), "run", str(zipkin_port)]
-    # Room for every span of the run: once in-memory storage is full, evicting
-    # old traces costs Zipkin CPU, which it takes from the site on this machine.
-    zipkin_env = {**os.environ, "MEM_MAX_SPANS": "1000000", "ZIPKIN_HEAP": "3g"}
-    with process(zipkin_cmd, zipkin_env, zipkin_port):
-        while requests.get(f"http://127.0.0.1:{zipkin_port}/health").status_code != 200:
-            time.sleep(0.5)
-        with site(base_env, {}, "monolith") as url:  # Zipkin's JIT warms up too
-            wrk(f"{url}/", 15, args.connections)
-        for topology in ("monolith", "split"):
-            measure(topology, base_env, args, results["runs"])
-        results["delivery"] = span_delivery(base_env, zipkin_port)
-        results["page_vs_api"] = page_vs_api(base_env)
-        results["work"] = work(base_env)
-    results["memory"] = memory_with_zipkin_stopped(base_env, args)
+    database = f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.sqlite3'}"
+    with zipkin(heap="3g") as zipkin_url:
+        env = production_env(
+            database,
+            OTEL_EXPORTER_ZIPKIN_ENDPOINT=f"{zipkin_url}/api/v2/spans",
+            OTEL_SERVICE_NAME="toastsite",
+        )
+        migrate(env)
+        results = {"cores": os.cpu_count(), "runs": {}, "args": vars(args)}
+        results["work"] = work(env, topologies, variants)
+        with run_site(env, VARIANTS["traced"], "monolith") as url:  # Zipkin's JIT warms up too
+            wrk(f"{url}/", 15 if args.full else 5, args.connections)
+        for topology in topologies:
+            measure(topology, variants, env, args, results["runs"])
+        if args.full:
+            results["delivery"] = span_delivery(env, zipkin_url)
+            results["page_vs_api"] = page_vs_api(env)
+    if args.full:
+        results["memory"] = memory_with_zipkin_stopped(env, args)
     (OUT / "results.json").write_text(json.dumps(results, indent=2))
     report(results)
 
 
-def measure(topology: str, base_env: dict, args, runs: dict) -> None:
+def measure(topology: str, variants: list[str], env: dict, args, runs: dict) -> None:
     """All variants run side by side; short loads take turns, cycle after cycle,
     so that a shared machine's drifts hit every variant alike."""
     with ExitStack() as stack:
         urls = {
-            name: stack.enter_context(site(base_env, dict(variant), topology))
-            for name, variant in VARIANTS.items()
+            name: stack.enter_context(run_site(env, VARIANTS[name], topology)) for name in variants
         }
         for url in urls.values():
             wrk(f"{url}/", 3, args.connections)  # warm-up
         for cycle in range(args.cycles):
-            names = list(VARIANTS)
-            names = names[cycle % len(names) :] + names[: cycle % len(names)]
+            names = variants[cycle % len(variants) :] + variants[: cycle % len(variants)]
             for name in names:
                 url = f"{urls[name]}/"
                 # One visitor at a time: latency without queueing. Then as many
@@ -239,7 +151,7 @@ def measure(topology: str, base_env: dict, args, runs: dict) -> None:
             print(f"{topology} cycle {cycle + 1}: p50 ms {light}", flush=True)
 
 
-def work_per_page(base_env: dict, topology: str, variant: dict, views=(5, 25)) -> dict:
+def work_per_page(env: dict, topology: str, variant: Variant, views=(5, 25)) -> dict:
     """Instructions the site's processes run per page view of `/`, counted by
     valgrind: a count does not drift with a shared machine's load as time does
     (the same run twice gives the same count within about 1%). The site runs twice,
@@ -249,9 +161,8 @@ def work_per_page(base_env: dict, topology: str, variant: dict, views=(5, 25)) -
     for count in views:
         out = Path(tempfile.mkdtemp())
         valgrind = ("valgrind", "--tool=callgrind", "--trace-children=yes")
-        with site(
-            base_env, variant, topology, (*valgrind, f"--callgrind-out-file={out}/%p")
-        ) as url:
+        prefix = (*valgrind, f"--callgrind-out-file={out}/%p")
+        with run_site(env, variant, topology, prefix) as url:
             session = requests.Session()
             for _ in range(count):
                 response = session.get(f"{url}/")
@@ -269,36 +180,35 @@ def work_per_page(base_env: dict, topology: str, variant: dict, views=(5, 25)) -
     }
 
 
-def work(base_env: dict) -> dict:
-    """work_per_page() of every variant in both topologies, one per core at a time."""
+def work(env: dict, topologies, variants: list[str]) -> dict:
+    """work_per_page() of every variant in each topology, one per core at a time."""
     if not shutil.which("valgrind"):
         print("bench: no valgrind, so no instruction counts (apt-get install valgrind)")
         return {}
     jobs = {
-        f"{topology}/{name}": (base_env, topology, dict(variant))
-        for topology in ("monolith", "split")
-        for name, variant in VARIANTS.items()
+        f"{topology}/{name}": (env, topology, VARIANTS[name])
+        for topology in topologies
+        for name in variants
     }
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
         futures = {key: pool.submit(work_per_page, *job) for key, job in jobs.items()}
         return {key: future.result() for key, future in futures.items()}
 
 
-def span_delivery(base_env: dict, zipkin_port: int, rate: int = 20, seconds: int = 10) -> dict:
+def span_delivery(env: dict, zipkin_url: str, rate: int = 20, seconds: int = 10) -> dict:
     """At a steady load below saturation, spans in Zipkin against spans produced."""
-    env = {**base_env, "OTEL_SERVICE_NAME": "bench-delivery"}
+    env = {**env, "OTEL_SERVICE_NAME": "bench-delivery"}
     traces: list[str] = []
-    with site(env, {}, "monolith") as url:
+    with site(env, "monolith") as url:
         session = requests.Session()
         for _ in range(rate * seconds):
             response = session.get(f"{url}/")
             traces.append(response.headers["traceresponse"].split("-")[1])
             time.sleep(1 / rate)
         time.sleep(7)  # a batch or two more
-    zipkin = f"http://127.0.0.1:{zipkin_port}"
-    per_trace = len(requests.get(f"{zipkin}/api/v2/trace/{traces[0]}").json())
+    per_trace = len(requests.get(f"{zipkin_url}/api/v2/trace/{traces[0]}").json())
     found = requests.get(
-        f"{zipkin}/api/v2/traces",
+        f"{zipkin_url}/api/v2/traces",
         params={"serviceName": "bench-delivery", "limit": 100_000, "lookback": 3_600_000},
     ).json()
     return {
@@ -308,15 +218,15 @@ def span_delivery(base_env: dict, zipkin_port: int, rate: int = 20, seconds: int
     }
 
 
-def page_vs_api(base_env: dict) -> dict:
+def page_vs_api(env: dict) -> dict:
     """A page's own cost: its latency minus its API call's, one keep-alive client."""
     figures = {}
-    env = {**base_env, "OTEL_TRACES_EXPORTER": "none"}
+    env = {**env, "OTEL_TRACES_EXPORTER": "none"}
     port = free_port()
     runserver = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
     with process(runserver, env, port):
         figures["runserver"] = page_and_api(f"http://127.0.0.1:{port}")
-    with site(env, {}, "monolith") as url:
+    with site(env, "monolith") as url:
         figures["gunicorn"] = page_and_api(url)
     return figures
 
@@ -337,11 +247,11 @@ def page_and_api(url: str, n: int = 200, warm_up: int = 20) -> dict:
     return {"api_p50_ms": api, "page_p50_ms": page, "page_own_ms": page - api}
 
 
-def memory_with_zipkin_stopped(base_env: dict, args) -> dict:
-    env = {**base_env, **VARIANTS["zipkin stopped"]}
+def memory_with_zipkin_stopped(env: dict, args) -> dict:
+    env = {**env, **VARIANTS["zipkin stopped"].env}
     port = free_port()
     samples = []
-    with gunicorn(env, port, workers=1, prefix=()) as master:
+    with gunicorn(env, port, workers=1) as master:
         load = subprocess.Popen(
             ["wrk", "-t1", "-c2", f"-d{args.memory_seconds}s", f"http://127.0.0.1:{port}/"],
             stdout=subprocess.DEVNULL,
@@ -381,10 +291,11 @@ def report(results: dict) -> None:
                 f"{key:28} {figures['instructions'] / 1e6:6.1f} M instructions"
                 f"  x{figures['instructions'] / off:.3f}  sampled: {figures['views_sampled']}"
             )
-    print("delivery:", results["delivery"])
-    print("page vs API:", results["page_vs_api"])
-    rss = results["memory"]["rss_kib"]
-    print(f"memory, Zipkin stopped: RSS {rss[0]} -> {rss[-1]} KiB (max {max(rss)})")
+    if "delivery" in results:
+        print("delivery:", results["delivery"])
+        print("page vs API:", results["page_vs_api"])
+        rss = results["memory"]["rss_kib"]
+        print(f"memory, Zipkin stopped: RSS {rss[0]} -> {rss[-1]} KiB (max {max(rss)})")
     plot(results)
 
 

@@ -1,6 +1,6 @@
 """A bounded soak of the split: steady traffic for a few minutes, then the count.
 
-    make soak        (or: python scripts/soak.py --seconds 180 --rate 15)
+    make soak        (or: python -m scripts.soak --seconds 180 --rate 15)
 
 Runs the real Zipkin server and the api and the frontend under gunicorn (on
 PostgreSQL when DATABASE_URL points at one, else SQLite), then sends page views
@@ -15,7 +15,6 @@ import os
 import random
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -23,14 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
-from bench import OUT, ROOT, free_port, process, rss_kib, site, workers_of
 
-sys.path.insert(0, str(ROOT))
-from apps.pages.management.commands.traffic import (  # noqa: E402
-    discover_pages,
-    plan_step,
-    visit,
-)
+from apps.pages.management.commands.traffic import discover_pages, plan_step, visit
+from scripts.harness import OUT, migrate, production_env, rss_kib, site, workers_of, zipkin
 
 
 def main() -> None:
@@ -40,26 +34,18 @@ def main() -> None:
     parser.add_argument("--ratings", type=float, default=0.1, help="share that are ratings")
     args = parser.parse_args()
 
-    zipkin_port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "soak",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DATABASE_URL": os.environ.get("DATABASE_URL")
-        or f"sqlite:///{Path(tempfile.mkdtemp()) / 'soak.sqlite3'}",
-        "OTEL_EXPORTER_ZIPKIN_ENDPOINT": f"http://127.0.0.1:{zipkin_port}/api/v2/spans",
-        "RATINGS_PER_MINUTE": "1000000",  # one client sends them all; the limit is not tested here
-        "DJANGO_LOG_LEVEL": "WARNING",
-    }
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    zipkin = [str(ROOT / "scripts" / "zipkin.sh"), "run", str(zipkin_port)]
-    zipkin_env = {**os.environ, "MEM_MAX_SPANS": "1000000", "ZIPKIN_HEAP": "2g"}
-    with process(zipkin, zipkin_env, zipkin_port):
-        zipkin_url = f"http://127.0.0.1:{zipkin_port}"
-        while requests.get(f"{zipkin_url}/health").status_code != 200:
-            time.sleep(0.5)
-        with site(env, {}, "split") as url:
+    database = os.environ.get("DATABASE_URL") or (
+        f"sqlite:///{Path(tempfile.mkdtemp()) / 'soak.sqlite3'}"
+    )
+    with zipkin(heap="2g") as zipkin_url:
+        env = production_env(
+            database,
+            OTEL_EXPORTER_ZIPKIN_ENDPOINT=f"{zipkin_url}/api/v2/spans",
+            # One client sends them all; the limit is not what this measures.
+            RATINGS_PER_MINUTE="1000000",
+        )
+        migrate(env)
+        with site(env, "split") as url:
             results = soak(url, args)
             time.sleep(7)  # the last batches
         results["delivery"] = delivery(zipkin_url, results.pop("traces"))

@@ -4,12 +4,20 @@ See .env.example for every variable and its default.
 """
 
 import os
+import tomllib
 from pathlib import Path
+from typing import TypeVar
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from toastsite import logs
+
+Number = TypeVar("Number", int, float)
+
 BASE_DIR = Path(__file__).resolve().parent.parent
+# The one place the version is written down; spans carry it as service.version.
+VERSION = tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["project"]["version"]
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -21,6 +29,18 @@ def env_bool(name: str, default: bool) -> bool:
 
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_number(name: str, default: Number) -> Number:
+    """A number from the environment, as the type of its default."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return type(default)(value)
+    except ValueError:
+        kind = "a whole number" if isinstance(default, int) else "a number"
+        raise ImproperlyConfigured(f"{name} must be {kind}, not {value!r}.") from None
 
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
@@ -56,7 +76,10 @@ SERVES_PAGES = ROLE in {"monolith", "frontend"}
 SERVES_API = ROLE in {"monolith", "api"}
 
 INSTALLED_APPS = [
-    "apps.pages",  # first, so its runserver command replaces Django's
+    # The project itself: site-wide templates, static files and commands. First,
+    # so that its runserver replaces the one of django.contrib.staticfiles.
+    "toastsite",
+    "apps.pages",
     "apps.toasts",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -73,13 +96,15 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "toastsite.middleware.SafeAppendSlashMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.pages.middleware.ToastServiceErrorMiddleware",
 ]
+if SERVES_API:
+    MIDDLEWARE.append("toastsite.scenarios.ScenarioHeaderMiddleware")
 
 ROOT_URLCONF = "toastsite.urls"
 WSGI_APPLICATION = "toastsite.wsgi.application"
@@ -87,15 +112,15 @@ WSGI_APPLICATION = "toastsite.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "apps.pages.context_processors.trace",
-                "apps.pages.context_processors.trouble",
+                "toastsite.context_processors.trace",
+                "toastsite.context_processors.scenarios",
             ],
         },
     },
@@ -158,7 +183,9 @@ SPECTACULAR_SETTINGS = {
     # Serve Swagger UI from our own static files, not from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
+    # The API answers /api/toasts/today.json too (format suffixes), but each
+    # endpoint is listed once, without its {format} twin.
+    "PREPROCESSING_HOOKS": ["drf_spectacular.hooks.preprocess_exclude_path_format"],
 }
 
 # --- The toast API, as the pages see it -------------------------------------
@@ -167,21 +194,22 @@ SPECTACULAR_SETTINGS = {
 TOAST_API_URL = os.environ.get("TOAST_API_URL", "").rstrip("/")
 # (connect, read) timeouts in seconds: a slow API must never hang a page.
 TOAST_API_TIMEOUT = (
-    float(os.environ.get("TOAST_API_CONNECT_TIMEOUT", "2")),
-    float(os.environ.get("TOAST_API_READ_TIMEOUT", "5")),
+    env_number("TOAST_API_CONNECT_TIMEOUT", 2.0),
+    env_number("TOAST_API_READ_TIMEOUT", 5.0),
 )
 
 # Ratings one visitor (one client address) may send per minute, counted in
 # each server process's memory (Django's default cache).
-RATINGS_PER_MINUTE = int(os.environ.get("RATINGS_PER_MINUTE", "30"))
+RATINGS_PER_MINUTE = env_number("RATINGS_PER_MINUTE", 30)
 
-# --- Scenarios: trouble on purpose, for the tutorial; all off by default -------
+# --- Scenarios: trouble on purpose, for the tutorial; all off by default ------
+# The API acts on them (toastsite/scenarios.py); the pages show what it says.
 # The share of API calls that fail (0 to 1; the talk used 0.25).
-SCENARIO_FAILURE_RATE = float(os.environ.get("SCENARIO_FAILURE_RATE", "0"))
+SCENARIO_FAILURE_RATE = env_number("SCENARIO_FAILURE_RATE", 0.0)
 if not 0 <= SCENARIO_FAILURE_RATE <= 1:
     raise ImproperlyConfigured("SCENARIO_FAILURE_RATE must be between 0 and 1.")
 # Extra time each API call takes, in milliseconds.
-SCENARIO_LATENCY_MS = int(os.environ.get("SCENARIO_LATENCY_MS", "0"))
+SCENARIO_LATENCY_MS = env_number("SCENARIO_LATENCY_MS", 0)
 # Load the toasts' ingredients and ratings one query per toast: the N+1 problem.
 SCENARIO_N_PLUS_ONE = env_bool("SCENARIO_N_PLUS_ONE", False)
 
@@ -194,25 +222,15 @@ OTEL_TRACES_EXPORTER = env_list("OTEL_TRACES_EXPORTER", "zipkin")
 # Unset, toastsite reads W3C trace context only, not OpenTelemetry's default
 # "tracecontext,baggage": baggage from outside is not ours to trust or pass on.
 OTEL_PROPAGATORS = env_list("OTEL_PROPAGATORS", "tracecontext")
+# Spans leave in batches every OTEL_BSP_SCHEDULE_DELAY ms. OpenTelemetry's
+# default, 5 s, suits production; in development a trace should be in Zipkin
+# about as soon as its page is on the screen.
+OTEL_BSP_SCHEDULE_DELAY = env_number("OTEL_BSP_SCHEDULE_DELAY", 500 if DEBUG else 5000)
+# Requests that make no span: the health check, which a probe calls every few seconds.
+OTEL_PYTHON_DJANGO_EXCLUDED_URLS = os.environ.get("OTEL_PYTHON_DJANGO_EXCLUDED_URLS", "/health/")
 SERVICE_NAME = "toastsite" if ROLE == "monolith" else ROLE
 DEPLOYMENT_ENVIRONMENT = "development" if DEBUG else "production"
 # Where people open a trace: the footer links to <ZIPKIN_UI_URL>/traces/<id>.
 ZIPKIN_UI_URL = os.environ.get("ZIPKIN_UI_URL", "http://localhost:9411/zipkin").rstrip("/")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"trace": {"()": "toastsite.tracing.TraceContextFilter"}},
-    "formatters": {
-        "plain": {
-            "format": "%(asctime)s %(levelname)s %(name)s "
-            "[trace_id=%(trace_id)s span_id=%(span_id)s] %(message)s",
-        },
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["trace"]},
-    },
-    "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
-    # Django's own loggers print once, through the handler above.
-    "loggers": {"django": {"handlers": ["console"], "level": "INFO", "propagate": False}},
-}
+LOGGING = logs.config(level=os.environ.get("DJANGO_LOG_LEVEL", "INFO"))

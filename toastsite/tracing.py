@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
+from django.core.signals import request_started
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
@@ -42,7 +43,7 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-import toastsite
+from toastsite import logs
 
 logger = logging.getLogger(__name__)
 
@@ -83,11 +84,25 @@ def setup(processor: SpanProcessor | None = None) -> None:
         set_global_textmap(TraceContextTextMapPropagator())
     set_global_response_propagator(TraceResponsePropagator())
 
-    DjangoInstrumentor().instrument(tracer_provider=provider)
+    DjangoInstrumentor().instrument(
+        tracer_provider=provider,
+        excluded_urls=settings.OTEL_PYTHON_DJANGO_EXCLUDED_URLS,
+        request_hook=_serving,
+    )
+    request_started.connect(_untraced_so_far)
     RequestsInstrumentor().instrument(tracer_provider=provider, request_hook=_name_client_span)
     connection_created.connect(_trace_queries)
     for connection in connections.all(initialized_only=True):  # opened before setup()
         _trace_queries(connection=connection)
+
+
+def _serving(span: trace.Span, request) -> None:
+    # Log lines written after the span ends still name it (see logs.py).
+    logs.serving(span.get_span_context())
+
+
+def _untraced_so_far(**kwargs) -> None:
+    logs.serving(None)  # until the request's span begins, if it gets one
 
 
 def _trace_queries(sender: object = None, *, connection: BaseDatabaseWrapper, **kwargs) -> None:
@@ -125,7 +140,7 @@ def _resource() -> Resource:
     defaults = Resource.create(
         {
             "service.name": settings.SERVICE_NAME,
-            "service.version": toastsite.__version__,
+            "service.version": settings.VERSION,
             "deployment.environment": settings.DEPLOYMENT_ENVIRONMENT,
             "host.name": socket.gethostname(),
         }
@@ -141,12 +156,18 @@ def _processors_from_env() -> list[SpanProcessor]:
             # "zipkin" means Zipkin's JSON v2 here; OpenTelemetry's own entry point
             # for that name is the protobuf exporter, which we do not install.
             zipkin = ZipkinExporter(local_node_ipv4=_host_ip())
-            processors.append(BatchSpanProcessor(WarnOnFailure(zipkin, zipkin.endpoint)))
+            processors.append(_batches(WarnOnFailure(zipkin, zipkin.endpoint)))
         elif name == "console":
-            processors.append(BatchSpanProcessor(ConsoleSpanExporter()))
+            processors.append(_batches(ConsoleSpanExporter()))
         elif name != "none":
             raise ValueError(f"OTEL_TRACES_EXPORTER: unknown exporter {name!r}")
     return processors
+
+
+def _batches(exporter: SpanExporter) -> BatchSpanProcessor:
+    # Sent from a background thread, every OTEL_BSP_SCHEDULE_DELAY ms: short in
+    # development, so that a trace is in Zipkin by the time you follow its link.
+    return BatchSpanProcessor(exporter, schedule_delay_millis=settings.OTEL_BSP_SCHEDULE_DELAY)
 
 
 def _host_ip() -> str | None:
@@ -267,19 +288,17 @@ def with_request_uri(application: Callable) -> Callable:
     return app
 
 
+def trace_links() -> dict[str, str]:
+    """The current trace's id and its address in the Zipkin UI, if it is recorded."""
+    trace_id = current_trace_id()
+    if trace_id is None:
+        return {}
+    return {"trace_id": trace_id, "trace_url": f"{settings.ZIPKIN_UI_URL}/traces/{trace_id}"}
+
+
 def current_trace_id() -> str | None:
     """The current trace's id as Zipkin shows it, if this request is traced and sampled."""
     context = trace.get_current_span().get_span_context()
     if not (context.is_valid and context.trace_flags.sampled):
         return None
     return trace.format_trace_id(context.trace_id)
-
-
-class TraceContextFilter(logging.Filter):
-    """Adds trace_id and span_id to every log record ("0" outside a span)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        context = trace.get_current_span().get_span_context()
-        record.trace_id = trace.format_trace_id(context.trace_id) if context.is_valid else "0"
-        record.span_id = trace.format_span_id(context.span_id) if context.is_valid else "0"
-        return True

@@ -4,7 +4,7 @@ Every call goes through `_call`, the one place that turns what can go wrong on
 the way into an outcome a page understands:
 
 - the API cannot be reached, times out, fails (5xx) or answers garbage:
-  `ToastServiceUnavailable`, which the pages show as a 503 page;
+  `ToastServiceUnavailable`, which the pages show as a 503 page that says which;
 - the API answers 404: `ToastNotFound`, which is Django's Http404;
 - the API rejects what we sent (400): `RequestRejected`, with its errors.
 """
@@ -17,19 +17,23 @@ from django.conf import settings
 from django.http import Http404, HttpRequest
 from requests.adapters import HTTPAdapter
 
-from toastsite import tracing
+from toastsite import scenarios, tracing
 
 
 class ToastServiceUnavailable(Exception):
     """The toast API could not give an answer.
 
-    `reached` says whether the request got to the API: if it did (a read
-    timeout, a 5xx), a write may have happened all the same.
+    `cause` says what happened, for the 503 page: "connection" (the API could
+    not be reached), "timeout" (it did not answer in time) or "error" (it
+    answered with an error, or with something that is not its JSON).
+    `reached` says whether the request got to the API: if it did, a write may
+    have happened all the same.
     """
 
-    def __init__(self, message: str, *, reached: bool = True) -> None:
+    def __init__(self, message: str, *, cause: str) -> None:
         super().__init__(message)
-        self.reached = reached
+        self.cause = cause
+        self.reached = cause != "connection"
 
 
 class ToastNotFound(Http404):
@@ -82,21 +86,22 @@ def _call(
         with tracing.outbound_route(f"/api/{route}"):
             response = _session.request(method, url, timeout=settings.TOAST_API_TIMEOUT, **kwargs)
     except requests.RequestException as exc:
-        reached = not isinstance(exc, requests.ConnectionError)  # incl. connect timeouts
-        raise ToastServiceUnavailable(f"{method} {url} failed: {exc}", reached=reached) from exc
+        # A connect timeout is a ConnectionError too: the request never got there.
+        cause = "connection" if isinstance(exc, requests.ConnectionError) else "timeout"
+        raise ToastServiceUnavailable(f"{method} {url} failed: {exc}", cause=cause) from exc
+    # What the API says about its scenarios, for the banner (toastsite/scenarios.py).
+    request.api_scenarios = response.headers.get(scenarios.HEADER, "")
 
     if response.status_code == 404:
         raise ToastNotFound(f"{method} {url}: not found")
-    if response.status_code >= 500:
-        raise ToastServiceUnavailable(f"{method} {url}: HTTP {response.status_code}")
     try:
-        data = response.json()
+        data = response.json() if response.status_code < 500 else None
     except ValueError as exc:
-        raise ToastServiceUnavailable(f"{method} {url}: answer is not JSON") from exc
+        raise ToastServiceUnavailable(f"{method} {url}: answer is not JSON", cause="error") from exc
     if response.status_code == 400:
         raise RequestRejected(data)
     if not response.ok:
-        raise ToastServiceUnavailable(f"{method} {url}: HTTP {response.status_code}")
+        raise ToastServiceUnavailable(f"{method} {url}: HTTP {response.status_code}", cause="error")
     return data
 
 

@@ -23,4 +23,5 @@ class ToastServiceErrorMiddleware:
         logger.warning("Toast service unavailable: %s", exception)
         # The page's own span shows why it failed, beside the failed client span.
         trace.get_current_span().record_exception(exception)
-        return render(request, "503.html", {"reached": exception.reached}, status=503)
+        context = {"cause": exception.cause, "reached": exception.reached}
+        return render(request, "503.html", context, status=503)

@@ -1,27 +1,24 @@
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.template import loader
-from django.views.decorators.csrf import requires_csrf_token
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from apps.pages import client, ratelimit
-from apps.pages.context_processors import trace_links
 from apps.pages.forms import RatingForm
 
 
-@require_GET
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     context = {"today": client.toast_of_the_day(request), "week": client.week(request)}
     return render(request, "pages/home.html", context)
 
 
-@require_GET
+@require_safe
 def week(request: HttpRequest) -> HttpResponse:
     return render(request, "pages/week.html", {"week": client.week(request)})
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def toast(request: HttpRequest, pk: int) -> HttpResponse:
     form = RatingForm(request.POST if request.method == "POST" else None)
     if form.is_bound and not ratelimit.allow_rating(request):
@@ -45,13 +42,3 @@ def toast(request: HttpRequest, pk: int) -> HttpResponse:
 def toast_page(request: HttpRequest, pk: int, form: RatingForm, status: int) -> HttpResponse:
     context = {"toast": client.toast(request, pk), "form": form}
     return render(request, "pages/toast.html", context, status=status)
-
-
-@requires_csrf_token
-def server_error(request: HttpRequest) -> HttpResponse:
-    links = trace_links()
-    if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Server error.", **links}, status=500)
-    # Rendered without context processors, since one of them may be what failed.
-    template = loader.get_template("500.html")
-    return HttpResponseServerError(template.render(links))

@@ -14,7 +14,7 @@ tracer = trace.get_tracer(__name__)
 def toasts_with_ratings() -> QuerySet[Toast]:
     """Toasts with their ingredients and rating summary, in a fixed number of queries."""
     if settings.SCENARIO_N_PLUS_ONE:
-        # Trouble on purpose: without prefetch and annotation, each toast's
+        # The N+1 scenario: without prefetch and annotation, each toast's
         # ingredients and ratings cost a query of their own.
         return Toast.objects.order_by("weekday", "name")
     # Explicitly ordered: Django drops Meta.ordering from GROUP BY queries.

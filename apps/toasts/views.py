@@ -1,11 +1,10 @@
 import logging
 import uuid
 
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
-from django.shortcuts import get_object_or_404
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from opentelemetry import trace
 from rest_framework import permissions, status, views, viewsets
 from rest_framework.decorators import action
@@ -14,14 +13,15 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.toasts import scenarios, selectors
-from apps.toasts.models import Rating, Toast
+from apps.toasts import selectors, services
+from apps.toasts.models import Toast
 from apps.toasts.serializers import (
     RatingSerializer,
     ToastFilterSerializer,
     ToastSerializer,
     TodayQuerySerializer,
 )
+from toastsite import scenarios
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ class IsStaffOrReadOnly(permissions.BasePermission):
         return bool(request.user and request.user.is_staff)
 
 
+@extend_schema_view(list=extend_schema(parameters=[ToastFilterSerializer]))
 class ToastViewSet(viewsets.ModelViewSet):
     """The week's toasts. Anyone may read and rate them; staff may edit them."""
 
@@ -58,14 +59,15 @@ class ToastViewSet(viewsets.ModelViewSet):
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
-        scenarios.misbehave()
+        scenarios.apply()
 
     def get_queryset(self):
+        if self.action == "ratings":  # only the toast to rate, not its summary
+            return Toast.objects.all()
         return selectors.toasts_with_ratings()
 
-    @extend_schema(parameters=[ToastFilterSerializer])
-    def list(self, request: Request, *args, **kwargs) -> Response:
-        return super().list(request, *args, **kwargs)
+    def get_serializer_class(self):
+        return RatingSerializer if self.action == "ratings" else ToastSerializer
 
     def filter_queryset(self, queryset):
         if self.action != "list":
@@ -85,28 +87,21 @@ class ToastViewSet(viewsets.ModelViewSet):
         toast = selectors.toast_of_the_day(on=day)
         if toast is None:
             raise NotFound(f"No toast is served on {day:%A} {day.isoformat()}.")
-        return Response(ToastSerializer(toast, context=self.get_serializer_context()).data)
+        return Response(self.get_serializer(toast).data)
 
     @extend_schema(
-        request=RatingSerializer,
-        parameters=[IDEMPOTENCY_KEY],
-        responses={201: RatingSerializer, 200: RatingSerializer},
+        parameters=[IDEMPOTENCY_KEY], responses={201: RatingSerializer, 200: RatingSerializer}
     )
     @action(detail=True, methods=["post"], permission_classes=[permissions.AllowAny])
     def ratings(self, request: Request, pk: int, format: str | None = None) -> Response:
-        toast = get_object_or_404(Toast, pk=pk)
-        key = idempotency_key(request)
-        if key and (saved := Rating.objects.filter(idempotency_key=key).first()):
-            return already_saved(saved, toast)
-        serializer = RatingSerializer(data=request.data)
+        toast = self.get_object()
+        serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            with transaction.atomic():
-                serializer.save(toast=toast, idempotency_key=key)
-        except IntegrityError:
-            # The same key twice at the same moment: the other request saved it.
-            return already_saved(Rating.objects.get(idempotency_key=key), toast)
-        return Response(serializer.data, status=status.HTTP_201_CREATED)
+        rating, created = services.rating_create(
+            toast=toast, **serializer.validated_data, idempotency_key=idempotency_key(request)
+        )
+        status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(self.get_serializer(rating).data, status=status_code)
 
 
 def idempotency_key(request: Request) -> uuid.UUID | None:
@@ -117,12 +112,6 @@ def idempotency_key(request: Request) -> uuid.UUID | None:
         return uuid.UUID(value)
     except ValueError:
         raise ValidationError({"Idempotency-Key": "Must be a UUID."}) from None
-
-
-def already_saved(rating: Rating, toast: Toast) -> Response:
-    if rating.toast_id != toast.pk:
-        raise ValidationError({"Idempotency-Key": "Already used for a rating of another toast."})
-    return Response(RatingSerializer(rating).data, status=status.HTTP_200_OK)
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:

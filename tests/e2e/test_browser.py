@@ -3,14 +3,18 @@ the Zipkin UI, and see the page's spans there."""
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, fetch_trace
+from tests.support.servers import ARTIFACTS
+from tests.support.zipkin import fetch_trace
 
 pytestmark = pytest.mark.e2e
 
 
-def test_the_footer_link_opens_the_pages_trace_in_the_zipkin_ui(page, zipkin_site, zipkin_server):
+def test_the_footer_link_opens_the_pages_trace_in_the_zipkin_ui(
+    page, site_server, to_zipkin, zipkin_server
+):
+    site = site_server(**to_zipkin)
     ARTIFACTS.mkdir(exist_ok=True)
-    page.goto(f"{zipkin_site.url}/")
+    page.goto(f"{site.url}/")
     assert page.locator(".today h1").inner_text()
     page.screenshot(path=ARTIFACTS / "home.png", full_page=True)
 

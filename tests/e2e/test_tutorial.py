@@ -2,13 +2,17 @@
 server, asserting what the text says the trace shows. The screenshots in the
 tutorial are taken here (`make screenshots` copies them into docs/img/)."""
 
+import re
+import subprocess
+import sys
 import time
 
 import pytest
 import requests
 
-from tests.conftest import named
-from tests.e2e.conftest import ARTIFACTS, fetch_trace
+from tests.support.http import traceresponse
+from tests.support.servers import ARTIFACTS, ROOT
+from tests.support.zipkin import dependencies, fetch_trace, named, services
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +31,7 @@ class Zipkin:
         self.since_ms = int(time.time() * 1000) - 1
 
     def trace(self, response: requests.Response, spans_at_least: int = 1) -> list[dict]:
-        trace_id = response.headers["traceresponse"].split("-")[1]
+        trace_id = traceresponse(response).trace_id
         return fetch_trace(self.url, trace_id, until=lambda spans: len(spans) >= spans_at_least)
 
     def traces(self, **query) -> list[list[dict]]:
@@ -54,35 +58,9 @@ class Zipkin:
         page.screenshot(path=SHOTS / f"{name}.png")
 
 
-def services(spans: list[dict]) -> set[str]:
-    return {s["localEndpoint"]["serviceName"] for s in spans}
-
-
-@pytest.fixture
-def split(site_server, zipkin_server):
-    """Starts the api and the frontend, each with its own extra environment."""
-
-    def start(api_env: dict | None = None, frontend_env: dict | None = None, **both):
-        tracing = {"OTEL_EXPORTER_ZIPKIN_ENDPOINT": f"{zipkin_server}/api/v2/spans"}
-        tracing["ZIPKIN_UI_URL"] = f"{zipkin_server}/zipkin"
-        api = site_server(TOASTSITE_ROLE="api", **tracing, **both, **(api_env or {}))
-        frontend = site_server(
-            TOASTSITE_ROLE="frontend",
-            TOAST_API_URL=api.url,
-            **tracing,
-            **both,
-            **(frontend_env or {}),
-        )
-        return frontend, api
-
-    return start
-
-
-def test_step_1_no_tracing_nothing_reaches_zipkin(browser, site_server, zipkin, page):
-    site = site_server(
-        OTEL_SDK_DISABLED="true", OTEL_EXPORTER_ZIPKIN_ENDPOINT=f"{zipkin.url}/api/v2/spans"
-    )
-    response = browser.get(f"{site.url}/")
+def test_step_1_no_tracing_nothing_reaches_zipkin(visitor, site_server, to_zipkin, zipkin, page):
+    site = site_server(OTEL_SDK_DISABLED="true", **to_zipkin)
+    response = visitor.get(f"{site.url}/")
     assert response.status_code == 200
     assert "traceresponse" not in response.headers
     assert zipkin.traces(serviceName="toastsite") == []
@@ -91,18 +69,18 @@ def test_step_1_no_tracing_nothing_reaches_zipkin(browser, site_server, zipkin, 
     page.screenshot(path=SHOTS / "step1-not-traced.png")
 
 
-def test_step_2_only_the_frontend_traced(browser, split, zipkin, page):
-    frontend, _ = split(api_env={"OTEL_SDK_DISABLED": "true"})
-    spans = zipkin.trace(browser.get(f"{frontend.url}/"), spans_at_least=3)
+def test_step_2_only_the_frontend_traced(visitor, split, to_zipkin, zipkin, page):
+    frontend, _ = split(api_env={"OTEL_SDK_DISABLED": "true"}, **to_zipkin)
+    spans = zipkin.trace(visitor.get(f"{frontend.url}/"), spans_at_least=3)
     assert services(spans) == {"frontend"}
     assert {s["name"] for s in spans} == {"get home", "get /api/toasts/today/", "get /api/toasts/"}
     assert zipkin.traces(serviceName="api") == []
     zipkin.screenshot(page, f"traces/{spans[0]['traceId']}", "step2-frontend-only", "get home")
 
 
-def test_step_3_no_propagation_disjoint_traces(browser, split, zipkin, page):
-    frontend, _ = split(OTEL_PROPAGATORS="none")
-    response = browser.get(f"{frontend.url}/")
+def test_step_3_no_propagation_disjoint_traces(visitor, split, to_zipkin, zipkin, page):
+    frontend, _ = split(OTEL_PROPAGATORS="none", **to_zipkin)
+    response = visitor.get(f"{frontend.url}/")
     assert response.status_code == 200
     spans = zipkin.trace(response, spans_at_least=3)
     assert services(spans) == {"frontend"}
@@ -115,9 +93,11 @@ def test_step_3_no_propagation_disjoint_traces(browser, split, zipkin, page):
     zipkin.screenshot(page, "?serviceName=api", "step3-disjoint", "api: get api/toasts/")
 
 
-def test_step_4_propagation_joins_the_services_in_one_trace(browser, split, zipkin, page):
-    frontend, _ = split()
-    spans = zipkin.trace(browser.get(f"{frontend.url}/"), spans_at_least=10)
+def test_step_4_propagation_joins_the_services_in_one_trace(
+    visitor, split, to_zipkin, zipkin, page
+):
+    frontend, _ = split(**to_zipkin)
+    spans = zipkin.trace(visitor.get(f"{frontend.url}/"), spans_at_least=10)
     assert services(spans) == {"frontend", "api"}
     call, api = named(spans, "GET /api/toasts/today/"), named(spans, "GET api/toasts/today/")
     assert api["parentId"] == call["id"]
@@ -125,19 +105,32 @@ def test_step_4_propagation_joins_the_services_in_one_trace(browser, split, zipk
     zipkin.screenshot(page, f"traces/{spans[0]['traceId']}", "step4-joined", "get home")
 
 
-def test_step_5_failures_found_by_tag_and_read_in_the_trace(browser, split, zipkin, page):
-    frontend, _ = split(api_env={"SCENARIO_FAILURE_RATE": "0.25"})
-    statuses = [browser.get(f"{frontend.url}/").status_code for _ in range(20)]
-    assert 503 in statuses  # 40 API calls; all succeeding is a 1-in-100,000 chance
-    assert 200 in statuses
+def test_step_5_failures_found_by_tag_and_read_in_the_trace(
+    visitor, split, to_zipkin, zipkin, page
+):
+    frontend, _ = split(api_env={"SCENARIO_FAILURE_RATE": "0.25"}, **to_zipkin)
+    first = visitor.get(f"{frontend.url}/")
+    assert "Scenarios on: the API fails 25% of calls." in first.text  # the API's, in the banner
+    summary = subprocess.run(  # the step's own command
+        [sys.executable, "manage.py", "traffic", "--url", frontend.url, "--path", "/", "-n", "200"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    failed_views = int(re.search(r"503 x(\d+)", summary)[1])
+    # "About four page views in ten": 1 - 0.75² = 0.44, and 0.30 to 0.58 is ±4 sigma.
+    assert 0.30 <= failed_views / 200 <= 0.58, summary
+    assert re.search(r"200 requests \(0 of them ratings\)", summary)
+    failed_views += first.status_code == 503
 
     failed = zipkin.traces(serviceName="api", annotationQuery="error")
-    assert len(failed) == statuses.count(503)  # each failed page view: one trace to find
+    assert len(failed) == failed_views  # each failed page view: one trace to find
     (api_span, *_) = [
         s for s in failed[0] if s["localEndpoint"]["serviceName"] == "api" and "error" in s["tags"]
     ]
     assert api_span["kind"] == "SERVER"
-    assert "injected failure" in str(api_span["annotations"])  # the recorded exception
+    assert "scenario failure" in str(api_span["annotations"])  # the recorded exception
 
     ok = zipkin.traces(serviceName="api", spanName="choose toast of the day")
     choose = named(ok[0], "choose toast of the day")
@@ -156,10 +149,12 @@ def test_step_5_failures_found_by_tag_and_read_in_the_trace(browser, split, zipk
     )
 
 
-def test_step_6_n_plus_one_is_a_ladder_of_selects_and_its_fix(browser, site_server, zipkin, page):
+def test_step_6_n_plus_one_is_a_ladder_of_selects_and_its_fix(
+    visitor, site_server, to_zipkin, zipkin, page
+):
     def selects_of_week_page(**env) -> tuple[int, str]:
-        site = site_server(OTEL_EXPORTER_ZIPKIN_ENDPOINT=f"{zipkin.url}/api/v2/spans", **env)
-        spans = zipkin.trace(browser.get(f"{site.url}/toasts/"), spans_at_least=4)
+        site = site_server(**to_zipkin, **env)
+        spans = zipkin.trace(visitor.get(f"{site.url}/toasts/"), spans_at_least=4)
         api = named(spans, "GET api/toasts/")
         sql = [s for s in spans if s.get("parentId") == api["id"]]
         assert all("toasts_" in s["tags"]["db.statement"] for s in sql)
@@ -174,37 +169,31 @@ def test_step_6_n_plus_one_is_a_ladder_of_selects_and_its_fix(browser, site_serv
 
 
 def test_step_7_monolith_and_services_same_page_two_shapes(
-    browser, site_server, split, zipkin, page
+    visitor, site_server, split, to_zipkin, zipkin, page
 ):
-    monolith = site_server(OTEL_EXPORTER_ZIPKIN_ENDPOINT=f"{zipkin.url}/api/v2/spans")
-    one = zipkin.trace(browser.get(f"{monolith.url}/"), spans_at_least=10)
-    frontend, _ = split()
-    two = zipkin.trace(browser.get(f"{frontend.url}/"), spans_at_least=10)
+    monolith = site_server(**to_zipkin)
+    one = zipkin.trace(visitor.get(f"{monolith.url}/"), spans_at_least=10)
+    frontend, _ = split(**to_zipkin)
+    two = zipkin.trace(visitor.get(f"{frontend.url}/"), spans_at_least=10)
     assert services(one) == {"toastsite"}
     assert services(two) == {"frontend", "api"}
     assert {s["name"] for s in one} == {s["name"] for s in two}  # the same spans, split
 
-    now = int(time.time() * 1000)
-    links = requests.get(
-        f"{zipkin.url}/api/v2/dependencies", params={"endTs": now, "lookback": 3_600_000}
-    ).json()
-    assert any(link["parent"] == "frontend" and link["child"] == "api" for link in links)
+    links = dependencies(zipkin.url)
+    assert ("frontend", "api") in links
     # The monolith calls only itself, over HTTP: a link from toastsite to toastsite.
-    assert {link["child"] for link in links if link["parent"] == "toastsite"} == {"toastsite"}
+    assert {child for parent, child in links if parent == "toastsite"} == {"toastsite"}
     zipkin.screenshot(page, f"traces/{one[0]['traceId']}", "step7-monolith", "get home")
     zipkin.screenshot(page, f"traces/{two[0]['traceId']}", "step7-split", "get home")
     zipkin.screenshot(page, "dependency", "step7-dependencies", wait_for=None)
 
 
-def test_step_8_parent_based_sampling_keeps_traces_whole(browser, split, zipkin):
+def test_step_8_parent_based_sampling_keeps_traces_whole(visitor, split, to_zipkin, zipkin):
     frontend, _ = split(
-        OTEL_TRACES_SAMPLER="parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG="0.5"
+        OTEL_TRACES_SAMPLER="parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG="0.5", **to_zipkin
     )
-    flags = [
-        browser.get(f"{frontend.url}/toasts/").headers["traceresponse"].split("-")
-        for _ in range(30)
-    ]
-    sampled = {trace_id for _, trace_id, _, flag in flags if int(flag, 16) & 1}
+    told = [traceresponse(visitor.get(f"{frontend.url}/toasts/")) for _ in range(30)]
+    sampled = {trace.trace_id for trace in told if trace.sampled}
     assert 0 < len(sampled) < 30
     frontend_traces = {t[0]["traceId"] for t in zipkin.traces(serviceName="frontend")}
     api_traces = {t[0]["traceId"] for t in zipkin.traces(serviceName="api")}

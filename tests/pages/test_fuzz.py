@@ -31,7 +31,7 @@ queries = st.dictionaries(text, text | st.integers().map(str), max_size=4)
 
 
 @pytest.fixture
-def site(site_server):
+def untraced_site(site_server):
     # A real server: what reaches Django from a socket is not what the test
     # client makes up (runserver's URLs once failed in tracing, not in Django).
     return site_server(OTEL_TRACES_EXPORTER="none")
@@ -39,8 +39,8 @@ def site(site_server):
 
 @FUZZ
 @given(path=paths, query=queries)
-def test_any_path_and_query_string_gets_an_answer_not_a_500(site, browser, path, query):
-    response = browser.get(site.url + path, params=query, allow_redirects=False)
+def test_any_path_and_query_string_gets_an_answer_not_a_500(untraced_site, visitor, path, query):
+    response = visitor.get(untraced_site.url + path, params=query, allow_redirects=False)
     assert response.status_code < 500, (path, query, response.status_code)
 
 

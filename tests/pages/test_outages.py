@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.urls import reverse
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
 ANSWERS = {
@@ -57,9 +58,11 @@ def test_a_bad_api_answer_is_the_503_page_with_its_trace_id(client, settings, ba
     assert response.status_code == 503
     assert elapsed < sum(settings.TOAST_API_TIMEOUT) + 0.5
     page = next(s for s in spans() if s.kind is SpanKind.SERVER)
-    trace_id = format(page.context.trace_id, "032x")
+    trace_id = trace.format_trace_id(page.context.trace_id)
     html = response.content.decode()
     assert "The toast service is unavailable" in html
+    slow = bad_api == "slower than the timeout"
+    assert ("it did not answer in time." if slow else "it answered with an error.") in html
     assert f"/traces/{trace_id}" in html
     assert page.status.status_code is StatusCode.ERROR
     assert any(event.name == "exception" for event in page.events)

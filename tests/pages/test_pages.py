@@ -8,11 +8,12 @@ import uuid
 
 import pytest
 from django.contrib.auth.models import User
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.pages.management.commands.runserver import NoDelayWSGIServer
 from apps.toasts.models import Rating, Toast
+from toastsite.management.commands.runserver import NoDelayWSGIServer
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
@@ -63,8 +64,6 @@ def test_rating_form_posts_to_the_api_and_redirects_back_with_a_message(client):
 
 
 def test_rating_form_needs_a_csrf_token():
-    from django.test import Client
-
     toast = Toast.objects.get(name="Avocado")
     response = Client(enforce_csrf_checks=True).post(
         reverse("pages:toast", args=[toast.pk]), {"stars": 4}
@@ -96,7 +95,9 @@ def test_api_unreachable_gives_the_503_page_within_the_timeout(client, settings,
     response = client.get(reverse(page))
     assert time.monotonic() - started < sum(settings.TOAST_API_TIMEOUT)
     assert response.status_code == 503
-    assert "The toast service is unavailable" in response.content.decode()
+    html = response.content.decode()
+    assert "The toast service is unavailable" in html
+    assert "it could not be reached." in html
 
 
 def test_api_not_answering_in_time_gives_the_503_page(client, settings):
@@ -110,6 +111,22 @@ def test_api_not_answering_in_time_gives_the_503_page(client, settings):
         elapsed = time.monotonic() - started
     assert response.status_code == 503
     assert elapsed < 2
+    assert "it did not answer in time." in response.content.decode()
+
+
+def test_an_api_error_gives_the_503_page_that_says_so(settings):
+    settings.SCENARIO_FAILURE_RATE = 1  # every API call answers 500
+    response = Client(raise_request_exception=False).get(reverse("pages:week"))
+    assert response.status_code == 503
+    assert "it answered with an error." in response.content.decode()
+
+
+@pytest.mark.parametrize("page", ["pages:home", "pages:week", "pages:toast"])
+def test_pages_answer_head_like_get_without_a_body(client, page):
+    args = [Toast.objects.get(name="Ham").pk] if page == "pages:toast" else []
+    response = client.head(reverse(page, args=args))
+    assert response.status_code == 200
+    assert response.content == b""
 
 
 def test_rating_while_the_api_is_down_says_it_was_not_saved(client, settings):

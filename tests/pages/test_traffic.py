@@ -13,8 +13,9 @@ pytestmark = [
 
 
 def traffic(url: str, **options) -> str:
-    out = io.StringIO()
-    call_command("traffic", url=url, stdout=out, stderr=io.StringIO(), **options)
+    out, err = io.StringIO(), io.StringIO()
+    call_command("traffic", url=url, stdout=out, stderr=err, **options)
+    assert err.getvalue() == ""  # no progress bar where nobody watches a terminal
     return out.getvalue()
 
 
@@ -33,7 +34,24 @@ def test_lists_the_trace_ids_of_failed_requests(live_server, settings):
     settings.TOAST_API_URL = "http://127.0.0.1:9"  # the API is down: every page is a 503
     summary = traffic(live_server.url, n=5, ratings=0)
     assert "503 x5" in summary
+    assert "5 failed; their traces:" in summary
     assert len(re.findall(r"^  [0-9a-f]{32}$", summary, re.MULTILINE)) == 5
+
+
+def test_a_long_list_of_failures_is_cut_to_ten(live_server, settings):
+    settings.TOAST_API_URL = "http://127.0.0.1:9"
+    summary = traffic(live_server.url, n=12, ratings=0, paths=["/toasts/"])
+    assert "12 failed; the first 10 of their traces:" in summary
+    assert len(re.findall(r"^  [0-9a-f]{32}$", summary, re.MULTILINE)) == 10
+
+
+def test_visits_only_the_paths_it_is_given(live_server, requests_received):
+    summary = traffic(live_server.url, n=6, paths=["/"], seed=1)
+    assert "6 requests (0 of them ratings)" in summary
+    assert "200 x6" in summary
+    pages = [e["PATH_INFO"] for e in requests_received if not e["PATH_INFO"].startswith("/api/")]
+    assert pages == ["/"] * 6
+    assert not Rating.objects.exists()
 
 
 def test_an_unreachable_site_is_a_clear_error():

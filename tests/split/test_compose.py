@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.support.servers import ROOT
 
 
 @pytest.fixture(scope="module")

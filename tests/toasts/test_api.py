@@ -184,6 +184,25 @@ def test_staff_writes_are_validated(staff_client):
     assert set(response.json()) == {"name", "weekday", "ingredients"}
 
 
+def test_every_path_in_the_schema_is_listed_once_and_answers(client, hawaii):
+    paths = client.get(reverse("api:schema"), {"format": "json"}).json()["paths"]
+    assert not [path for path in paths if "{format}" in path]  # no twin for today.json
+    for path, operations in paths.items():
+        url = path.replace("{id}", str(hawaii.pk))
+        for method in operations:
+            response = client.generic(method.upper(), url, "{}", "application/json")
+            assert response.status_code not in {404, 405}, (method, url)
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["debug off", "debug on"])
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+def test_a_write_to_a_url_without_its_slash_is_a_404_not_a_500(client, settings, debug, method):
+    settings.DEBUG = debug  # Django's APPEND_SLASH raises a RuntimeError under DEBUG
+    response = client.generic(method, "/api/toasts/1", "{}", "application/json")
+    assert response.status_code == 404
+    assert client.get("/api/toasts").status_code == 301  # reads are still redirected
+
+
 def test_openapi_schema_describes_the_endpoints(client):
     response = client.get(reverse("api:schema"), {"format": "json"})
     assert response.status_code == 200

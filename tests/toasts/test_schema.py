@@ -30,6 +30,13 @@ def _keep_the_test_connection():
         signal.connect(close_old_connections)
 
 
+@pytest.fixture(params=[False, True], ids=["debug off", "debug on"])
+def debug(request, settings) -> bool:
+    # `make run` serves with DEBUG on, production with it off: no 5xx under either.
+    settings.DEBUG = request.param
+    return request.param
+
+
 @schema.parametrize()
 # Random generation only, a bounded number per operation. Schemathesis' full
 # coverage phase (`phases` left out) takes minutes here; run it by hand.
@@ -39,7 +46,7 @@ def _keep_the_test_connection():
     suppress_health_check=list(HealthCheck),
     phases=[Phase.generate],
 )
-def test_api_answers_as_its_schema_says(case):
+def test_api_answers_as_its_schema_says(case, debug):
     case.call_and_validate(
         checks=[not_a_server_error, response_schema_conformance, content_type_conformance]
     )

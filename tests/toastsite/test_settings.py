@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.servers import ROOT
 
 # Warnings that only make sense behind TLS: SSL redirect, HSTS, secure cookies.
 TLS_ONLY = {"security.W004", "security.W008", "security.W012", "security.W016"}
@@ -52,3 +52,30 @@ def test_no_secret_key_outside_debug_refuses_to_start():
     check = manage("check", DJANGO_SECRET_KEY="")
     assert check.returncode != 0
     assert "Set DJANGO_SECRET_KEY when DJANGO_DEBUG is off." in check.stderr
+
+
+def setting(name: str, **env: str) -> str:
+    shown = manage(
+        "shell", "-c", f"from django.conf import settings; print(settings.{name})", **env
+    )
+    assert shown.returncode == 0, shown.stderr
+    return shown.stdout.splitlines()[-1]  # after what the shell says it imported
+
+
+def test_spans_leave_every_half_second_in_development_and_five_in_production():
+    assert setting("OTEL_BSP_SCHEDULE_DELAY", DJANGO_DEBUG="1") == "500"
+    assert setting("OTEL_BSP_SCHEDULE_DELAY", DJANGO_DEBUG="0") == "5000"
+    assert setting("OTEL_BSP_SCHEDULE_DELAY", OTEL_BSP_SCHEDULE_DELAY="2000") == "2000"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("TOAST_API_READ_TIMEOUT", "soon", "TOAST_API_READ_TIMEOUT must be a number, not 'soon'."),
+        ("RATINGS_PER_MINUTE", "2.5", "RATINGS_PER_MINUTE must be a whole number, not '2.5'."),
+    ],
+)
+def test_a_value_that_is_no_number_names_its_variable(variable, value, message):
+    check = manage("check", **{variable: value})
+    assert check.returncode != 0
+    assert f"ImproperlyConfigured: {message}" in check.stderr

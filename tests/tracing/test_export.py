@@ -5,26 +5,23 @@ import re
 import time
 
 import pytest
-import requests
 
-from tests.conftest import ZipkinReceiver, home_page_trace, named
+from tests.support.http import traceresponse
+from tests.support.zipkin import ZipkinReceiver, home_page_trace, named
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
-def trace_id_of(response: requests.Response) -> str:
-    return response.headers["traceresponse"].split("-")[1]
-
-
 @pytest.fixture
-def site(site_server, zipkin_receiver):
+def traced_site(site_server, zipkin_receiver):
+    """The site, sending its spans to the receiver."""
     return site_server(OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint)
 
 
 def test_a_page_view_reaches_zipkin_as_one_trace_with_tags_and_annotations(
-    browser, site, zipkin_receiver, db_system
+    visitor, traced_site, zipkin_receiver, db_system
 ):
-    response = browser.get(f"{site.url}/")
+    response = visitor.get(f"{traced_site.url}/")
     assert response.status_code == 200
     spans = zipkin_receiver.trace(response)
 
@@ -33,7 +30,7 @@ def test_a_page_view_reaches_zipkin_as_one_trace_with_tags_and_annotations(
 
     assert call["tags"]["http.method"] == "GET"
     assert call["tags"]["http.status_code"] == "200"
-    assert call["tags"]["http.url"] == f"{site.url}/api/toasts/today/"
+    assert call["tags"]["http.url"] == f"{traced_site.url}/api/toasts/today/"
     (annotation,) = choose["annotations"]
     assert '"Hawaii Monday"' in annotation["value"]
     assert annotation["value"].startswith('{"Toasts"')
@@ -51,30 +48,30 @@ def test_a_page_view_reaches_zipkin_as_one_trace_with_tags_and_annotations(
         assert span["tags"]["deployment.environment"] == "development"
 
 
-def test_the_footer_links_to_the_trace_in_the_zipkin_ui(browser, site):
-    response = browser.get(f"{site.url}/toasts/")
-    trace_id = trace_id_of(response)
+def test_the_footer_links_to_the_trace_in_the_zipkin_ui(visitor, traced_site):
+    response = visitor.get(f"{traced_site.url}/toasts/")
+    trace_id = traceresponse(response).trace_id
     assert f'href="http://localhost:9411/zipkin/traces/{trace_id}"' in response.text
 
 
 def test_service_name_and_resource_come_from_the_standard_variables(
-    browser, site_server, zipkin_receiver
+    visitor, site_server, zipkin_receiver
 ):
     site = site_server(
         OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint,
         OTEL_SERVICE_NAME="toast-shop",
         OTEL_RESOURCE_ATTRIBUTES="deployment.environment=staging,team=bakery",
     )
-    spans = zipkin_receiver.trace(browser.get(f"{site.url}/api/toasts/"))
+    spans = zipkin_receiver.trace(visitor.get(f"{site.url}/api/toasts/"))
     (span,) = spans[:1]
     assert span["localEndpoint"]["serviceName"] == "toast-shop"
     assert span["tags"]["deployment.environment"] == "staging"
     assert span["tags"]["team"] == "bakery"
 
 
-def test_an_incoming_traceparent_continues_the_callers_trace(browser, site, zipkin_receiver):
-    response = browser.get(f"{site.url}/toasts/", headers={"traceparent": TRACEPARENT})
-    assert trace_id_of(response) == "0af7651916cd43dd8448eb211c80319c"
+def test_an_incoming_traceparent_continues_the_callers_trace(visitor, traced_site, zipkin_receiver):
+    response = visitor.get(f"{traced_site.url}/toasts/", headers={"traceparent": TRACEPARENT})
+    assert traceresponse(response).trace_id == "0af7651916cd43dd8448eb211c80319c"
     spans = zipkin_receiver.trace(response)
     page = named(spans, "GET toasts/")
     assert page["parentId"] == "b7ad6b7169203331"
@@ -95,14 +92,14 @@ def test_an_incoming_traceparent_continues_the_callers_trace(browser, site, zipk
     ],
 )
 def test_b3_propagation_for_zipkin_native_peers(
-    browser, site_server, zipkin_receiver, propagators, headers
+    visitor, site_server, zipkin_receiver, propagators, headers
 ):
     site = site_server(
         OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint, OTEL_PROPAGATORS=propagators
     )
-    response = browser.get(f"{site.url}/toasts/", headers=headers)
+    response = visitor.get(f"{site.url}/toasts/", headers=headers)
     assert response.status_code == 200
-    assert trace_id_of(response) == "80f198ee56343ba864fe8b2a57d3eff7"
+    assert traceresponse(response).trace_id == "80f198ee56343ba864fe8b2a57d3eff7"
     spans = zipkin_receiver.trace(response)
     page = named(spans, "GET toasts/")
     assert page["parentId"] == "e457b5a2e4d86bd1"
@@ -111,12 +108,12 @@ def test_b3_propagation_for_zipkin_native_peers(
 
 
 def test_no_propagation_gives_disjoint_traces_and_the_site_still_answers(
-    browser, site_server, zipkin_receiver
+    visitor, site_server, zipkin_receiver
 ):
     site = site_server(
         OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint, OTEL_PROPAGATORS="none"
     )
-    response = browser.get(f"{site.url}/toasts/", headers={"traceparent": TRACEPARENT})
+    response = visitor.get(f"{site.url}/toasts/", headers={"traceparent": TRACEPARENT})
     assert response.status_code == 200
     page_trace = zipkin_receiver.trace(response)
     assert page_trace[0]["traceId"] != "0af7651916cd43dd8448eb211c80319c"
@@ -128,25 +125,24 @@ def test_no_propagation_gives_disjoint_traces_and_the_site_still_answers(
     assert api["traceId"] != page_trace[0]["traceId"]
 
 
-def test_sampling_off_sends_nothing(browser, site_server, zipkin_receiver):
+def test_sampling_off_sends_nothing(visitor, site_server, zipkin_receiver):
     site = site_server(
         OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint,
         OTEL_TRACES_SAMPLER="always_off",
     )
-    response = browser.get(f"{site.url}/")
+    response = visitor.get(f"{site.url}/")
     assert response.status_code == 200
-    flags = response.headers["traceresponse"].split("-")[3]
-    assert not int(flags, 16) & 1  # a trace id, but not sampled
+    assert not traceresponse(response).sampled  # a trace id, but not sampled
     assert "This page was not traced." in response.text
     time.sleep(1)
     assert zipkin_receiver.spans == []
 
 
-def test_sdk_disabled_traces_nothing(browser, site_server, zipkin_receiver):
+def test_sdk_disabled_traces_nothing(visitor, site_server, zipkin_receiver):
     site = site_server(
         OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint, OTEL_SDK_DISABLED="true"
     )
-    response = browser.get(f"{site.url}/")
+    response = visitor.get(f"{site.url}/")
     assert response.status_code == 200
     assert "traceresponse" not in response.headers
     assert "This page was not traced." in response.text
@@ -154,22 +150,22 @@ def test_sdk_disabled_traces_nothing(browser, site_server, zipkin_receiver):
     assert zipkin_receiver.spans == []
 
 
-def test_console_exporter_prints_spans(browser, site_server):
+def test_console_exporter_prints_spans(visitor, site_server):
     site = site_server(OTEL_TRACES_EXPORTER="console")
-    trace_id = trace_id_of(browser.get(f"{site.url}/api/toasts/"))
+    trace_id = traceresponse(visitor.get(f"{site.url}/api/toasts/")).trace_id
     site.stop()
     assert f'"trace_id": "0x{trace_id}"' in site.log()
 
 
 def test_log_lines_written_in_a_request_carry_its_trace_and_span_ids(
-    browser, site_server, zipkin_receiver
+    visitor, site_server, zipkin_receiver
 ):
     site = site_server(
         OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint, TOAST_API_URL="http://127.0.0.1:9"
     )
-    response = browser.get(f"{site.url}/toasts/")
+    response = visitor.get(f"{site.url}/toasts/")
     assert response.status_code == 503
-    trace_id = trace_id_of(response)
+    trace_id = traceresponse(response).trace_id
     page = named(zipkin_receiver.trace(response), "GET toasts/")
     line = next(x for x in site.log().splitlines() if "Toast service unavailable" in x)
     assert f"[trace_id={trace_id} span_id={page['id']}]" in line
@@ -177,12 +173,12 @@ def test_log_lines_written_in_a_request_carry_its_trace_and_span_ids(
 
 
 @pytest.mark.parametrize("mode", ["down", "error"])
-def test_zipkin_down_costs_one_warning_not_a_traceback_per_batch(browser, site_server, mode):
+def test_zipkin_down_costs_one_warning_not_a_traceback_per_batch(visitor, site_server, mode):
     receiver = ZipkinReceiver(mode="error")
     endpoint = receiver.endpoint if mode == "error" else "http://127.0.0.1:9/api/v2/spans"
     site = site_server(OTEL_EXPORTER_ZIPKIN_ENDPOINT=endpoint)
     for _ in range(10):  # spread over several 100 ms batches
-        assert browser.get(f"{site.url}/api/toasts/").status_code == 200
+        assert visitor.get(f"{site.url}/api/toasts/").status_code == 200
         time.sleep(0.15)
     site.stop()
     receiver.close()
@@ -191,7 +187,7 @@ def test_zipkin_down_costs_one_warning_not_a_traceback_per_batch(browser, site_s
     assert "Traceback" not in log
 
 
-def test_a_zipkin_that_never_answers_does_not_slow_the_site(browser, site_server):
+def test_a_zipkin_that_never_answers_does_not_slow_the_site(visitor, site_server):
     receiver = ZipkinReceiver(mode="hang")
     site = site_server(
         OTEL_EXPORTER_ZIPKIN_ENDPOINT=receiver.endpoint, OTEL_EXPORTER_ZIPKIN_TIMEOUT="2"
@@ -199,7 +195,7 @@ def test_a_zipkin_that_never_answers_does_not_slow_the_site(browser, site_server
     try:
         for _ in range(10):
             # Exports block for 2 s each; pages must not wait for them.
-            assert browser.get(f"{site.url}/toasts/", timeout=1).status_code == 200
+            assert visitor.get(f"{site.url}/toasts/", timeout=1).status_code == 200
             time.sleep(0.1)
         time.sleep(2.5)  # the first export times out
         site.stop()

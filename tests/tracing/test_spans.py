@@ -12,6 +12,7 @@ from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusCode, TraceFlags
 
 from apps.toasts.models import Toast
+from tests.support.http import traceresponse
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
@@ -113,7 +114,7 @@ def test_an_exception_in_a_view_marks_its_span_error_and_shows_the_trace_id(monk
     assert page.status.status_code is StatusCode.ERROR
     (event,) = [e for e in page.events if e.name == "exception"]
     assert event.attributes["exception.message"] == "the toaster caught fire"
-    trace_id = format(page.context.trace_id, "032x")
+    trace_id = trace.format_trace_id(page.context.trace_id)
     assert f"/traces/{trace_id}" in response.content.decode()
 
 
@@ -128,7 +129,7 @@ def test_a_failed_api_call_marks_the_client_span_and_the_page_span(client, setti
     assert page.status.status_code is StatusCode.ERROR
     (event,) = [e for e in page.events if e.name == "exception"]
     assert event.attributes["exception.type"].endswith("ToastServiceUnavailable")
-    trace_id = format(page.context.trace_id, "032x")
+    trace_id = trace.format_trace_id(page.context.trace_id)
     assert f"/traces/{trace_id}" in response.content.decode()
 
 
@@ -142,16 +143,16 @@ def test_bad_input_is_not_an_error_on_the_api_span(client, spans):
 
 def test_every_response_carries_its_trace_id_in_traceresponse(client, spans):
     response = client.get(reverse("api:toast-list"))
-    version, trace_id, span_id, flags = response["traceresponse"].split("-")
+    told = traceresponse(response)
     api = by_name(spans(), "GET api/toasts/")
-    assert (trace_id, span_id) == (
-        format(api.context.trace_id, "032x"),
-        format(api.context.span_id, "016x"),
+    assert (told.trace_id, told.span_id) == (
+        trace.format_trace_id(api.context.trace_id),
+        trace.format_span_id(api.context.span_id),
     )
 
 
 def test_the_footer_links_the_trace_in_the_zipkin_ui(client, settings, spans):
     settings.ZIPKIN_UI_URL = "http://zipkin.example:9411/zipkin"
     html = client.get(reverse("pages:week")).content.decode()
-    trace_id = format(by_name(spans(), "GET toasts/").context.trace_id, "032x")
+    trace_id = trace.format_trace_id(by_name(spans(), "GET toasts/").context.trace_id)
     assert f'href="http://zipkin.example:9411/zipkin/traces/{trace_id}"' in html

@@ -1,10 +1,12 @@
 """manage.py traffic: page views and ratings against a running site, so that
-Zipkin fills with realistic traces for the tutorial's lessons."""
+Zipkin fills with realistic traces for the tutorial's lessons.
+
+Ratings are real: they are saved like any visitor's (`--ratings 0` sends none).
+"""
 
 import random
 import re
 import statistics
-import sys
 import threading
 import time
 from collections import Counter
@@ -31,23 +33,41 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--url", default="http://127.0.0.1:8000")
         parser.add_argument("-n", type=int, default=100, help="requests to send")
-        parser.add_argument("--ratings", type=float, default=0.1, help="share that are ratings")
+        parser.add_argument(
+            "--path",
+            action="append",
+            dest="paths",
+            help="a page to visit (repeatable); default: the home page, the week and each toast",
+        )
+        parser.add_argument(
+            "--ratings",
+            type=float,
+            default=0.1,
+            help="share of toast page visits that send a rating (saved for real; 0: none)",
+        )
         parser.add_argument("--concurrency", type=int, default=1)
         parser.add_argument("--timeout", type=float, default=10, help="seconds per request")
         parser.add_argument("--seed", type=int, help="for a repeatable sequence")
 
-    def handle(self, *, url, n, ratings, concurrency, timeout, seed, **options) -> None:
+    def handle(self, *, url, n, paths, ratings, concurrency, timeout, seed, **options) -> None:
         url = url.rstrip("/")
-        pages = discover_pages(url, timeout)
+        pages = paths or discover_pages(url, timeout)
         rng = random.Random(seed)
         plan = [plan_step(rng, pages, ratings) for _ in range(n)]
         outcomes: list[Outcome] = []
         started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            for outcome in pool.map(lambda step: visit(url, *step, timeout=timeout), plan):
-                outcomes.append(outcome)
-                progress(len(outcomes), n)
-        sys.stderr.write("\n")
+        # A bar on a terminal; in a log or a pipe it would be one line per request.
+        show_progress = self.stderr.isatty()
+        try:
+            with ThreadPoolExecutor(max_workers=concurrency) as pool:
+                for outcome in pool.map(lambda step: visit(url, *step, timeout=timeout), plan):
+                    outcomes.append(outcome)
+                    if show_progress:
+                        progress(self.stderr, len(outcomes), n)
+        finally:
+            close_sessions()
+        if show_progress:
+            self.stderr.write("")
         rated = sum(stars is not None for _, stars in plan)
         self.stdout.write(summary(outcomes, time.monotonic() - started, rated))
 
@@ -70,6 +90,12 @@ def plan_step(rng: random.Random, pages: list[str], ratings: float) -> tuple[str
 
 # One session per thread: pooled connections, and the CSRF cookie of its own.
 _sessions: dict[int, requests.Session] = {}
+
+
+def close_sessions() -> None:
+    # Kept-alive connections would hold a server thread each until they time out.
+    while _sessions:
+        _sessions.popitem()[1].close()
 
 
 def visit(url: str, page: str, stars: int | None, *, timeout: float) -> Outcome:
@@ -97,10 +123,10 @@ def post_rating(session: requests.Session, page: str, stars: int, timeout: float
     return session.post(page, data=data, headers=headers, timeout=timeout, allow_redirects=False)
 
 
-def progress(done: int, total: int, width: int = 30) -> None:
+def progress(out, done: int, total: int, width: int = 30) -> None:
     filled = width * done // total
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-    sys.stderr.flush()
+    out.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}", ending="")
+    out.flush()
 
 
 def summary(outcomes: list[Outcome], seconds: float, ratings: int) -> str:
@@ -118,7 +144,9 @@ def summary(outcomes: list[Outcome], seconds: float, ratings: int) -> str:
         f"latency ms: p50 {p50:.1f}, p90 {p90:.1f}, p99 {p99:.1f}, max {millis[-1]:.1f}",
     ]
     if failed:
-        lines.append(f"{len(failed)} failed; their traces:")
-        lines += [f"  {o.trace_id}" for o in failed[:20] if o.trace_id]
+        traced = [o.trace_id for o in failed if o.trace_id]
+        some = "their traces" if len(traced) <= 10 else "the first 10 of their traces"
+        lines.append(f"{len(failed)} failed; {some}:")
+        lines += [f"  {trace_id}" for trace_id in traced[:10]]
         lines.append(f"Open one at {settings.ZIPKIN_UI_URL}/traces/<trace id>")
     return "\n".join(lines)

@@ -1,0 +1,135 @@
+"""What the benchmark and the soak share: Zipkin, the site under gunicorn in
+either shape, and reading a worker's memory. Run them as modules from the
+project's folder (`python -m scripts.bench`), as the Makefile does."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench-results"
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+@contextmanager
+def process(command: list[str], env: dict, port: int, stop_timeout: float = 15):
+    """A server process, once it listens on `port`; stopped on the way out."""
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for_port(port)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGINT)  # gunicorn: quick shutdown, not a graceful one
+        try:
+            proc.wait(timeout=stop_timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def zipkin(heap: str) -> Iterator[str]:
+    """The real Zipkin server, with room for every span of a run; yields its URL.
+
+    Once in-memory storage is full, evicting old traces costs Zipkin CPU,
+    which it takes from the site on this machine.
+    """
+    port = free_port()
+    command = [str(ROOT / "scripts" / "zipkin.sh"), "run", str(port)]
+    env = {**os.environ, "MEM_MAX_SPANS": "1000000", "ZIPKIN_HEAP": heap}
+    with process(command, env, port):
+        url = f"http://127.0.0.1:{port}"
+        while requests.get(f"{url}/health").status_code != 200:
+            time.sleep(0.5)
+        yield url
+
+
+def gunicorn(env: dict, port: int, workers: int, prefix=(), zero_code: bool = False):
+    """gunicorn serving the site, its command run under `prefix` (valgrind)."""
+    command = [str(BIN / "gunicorn"), "toastsite.wsgi", "--bind", f"127.0.0.1:{port}"]
+    if zero_code:
+        # The peer a user would reach for: OpenTelemetry's zero-code agent with
+        # its defaults and the Zipkin exporter, around the same app.
+        command = [
+            *(str(BIN / "opentelemetry-instrument"), "--traces_exporter", "zipkin_json"),
+            *("--metrics_exporter", "none", "--logs_exporter", "none"),
+            *command,
+        ]
+    env = {**env, "WEB_CONCURRENCY": str(workers)}
+    if prefix:  # counting instructions: everything runs 50 times slower
+        env.update(GUNICORN_CMD_ARGS="--timeout 600", TOAST_API_READ_TIMEOUT="600")
+    return process([*prefix, *command], env, port, stop_timeout=300 if prefix else 15)
+
+
+@contextmanager
+def site(env: dict, topology: str, prefix=(), zero_code: bool = False) -> Iterator[str]:
+    """The site as a monolith or split, under gunicorn; yields its pages' URL."""
+    if topology == "monolith":
+        port = free_port()
+        # Counting: one worker, so that warm-up happens the same way in every run.
+        with gunicorn(env, port, 1 if prefix else 2, prefix, zero_code):
+            yield f"http://127.0.0.1:{port}"
+        return
+    api_port, front_port = free_port(), free_port()
+    frontend_env = {**env, "TOASTSITE_ROLE": "frontend"}
+    frontend_env["TOAST_API_URL"] = f"http://127.0.0.1:{api_port}"
+    with ExitStack() as stack:
+        api_env = {**env, "TOASTSITE_ROLE": "api"}
+        stack.enter_context(gunicorn(api_env, api_port, 1, prefix, zero_code))
+        stack.enter_context(gunicorn(frontend_env, front_port, 1, prefix, zero_code))
+        yield f"http://127.0.0.1:{front_port}"
+
+
+def production_env(database_url: str, **extra: str) -> dict:
+    """The site's environment as in production, quiet, with a throwaway secret."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "toastsite.settings",  # the zero-code agent needs it
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "not-a-secret-for-measuring-only",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_LOG_LEVEL": "WARNING",
+        "DATABASE_URL": database_url,
+        **extra,
+    }
+
+
+def migrate(env: dict) -> None:
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+
+
+def rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("VmRSS:")[1].split()[0])
+
+
+def workers_of(master: int) -> list[int]:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return [int(pid) for pid in children]
