@@ -228,7 +228,13 @@ OTEL_PROPAGATORS = env_list("OTEL_PROPAGATORS", "tracecontext")
 OTEL_BSP_SCHEDULE_DELAY = env_number("OTEL_BSP_SCHEDULE_DELAY", 500 if DEBUG else 5000)
 # Requests that make no span: the health check, which a probe calls every few seconds.
 OTEL_PYTHON_DJANGO_EXCLUDED_URLS = os.environ.get("OTEL_PYTHON_DJANGO_EXCLUDED_URLS", "/health/")
+# Today's names for HTTP attributes (http.request.method, url.full, ...), not
+# the deprecated ones; "http/dup" sends both, "" the old names only.
+OTEL_SEMCONV_STABILITY_OPT_IN = os.environ.get("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
 SERVICE_NAME = "toastsite" if ROLE == "monolith" else ROLE
+# What the pages' calls to the API name as their peer, for Zipkin's
+# Dependencies page: the api service, or the monolith itself.
+TOAST_API_SERVICE_NAME = "api" if TOAST_API_URL else SERVICE_NAME
 DEPLOYMENT_ENVIRONMENT = "development" if DEBUG else "production"
 # Where people open a trace: the footer links to <ZIPKIN_UI_URL>/traces/<id>.
 ZIPKIN_UI_URL = os.environ.get("ZIPKIN_UI_URL", "http://localhost:9411/zipkin").rstrip("/")

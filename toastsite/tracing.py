@@ -9,11 +9,10 @@ spans) and the ORM (one span per SQL statement, with `sql_span`).
 
 import contextlib
 import logging
+import os
 import socket
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
-from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
@@ -21,9 +20,9 @@ from django.core.signals import request_started
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
+from django.http.request import split_domain_port
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.exporter.zipkin.json import ZipkinExporter
 from opentelemetry.instrumentation.django import DjangoInstrumentor
 from opentelemetry.instrumentation.propagators import (
     TraceResponsePropagator,
@@ -33,17 +32,16 @@ from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.propagate import set_global_textmap
 from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
     SpanExporter,
-    SpanExportResult,
     SpanProcessor,
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from toastsite import logs
+from toastsite import exporters, logs, sql
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +68,8 @@ def setup(processor: SpanProcessor | None = None) -> None:
         logger.info("Tracing was set up already; toastsite's own setup is skipped.")
         return
 
+    # The instrumentations read the conventions to follow from the environment.
+    os.environ["OTEL_SEMCONV_STABILITY_OPT_IN"] = settings.OTEL_SEMCONV_STABILITY_OPT_IN
     provider = TracerProvider(resource=_resource())
     processors = [processor] if processor else _processors_from_env()
     for each in processors:
@@ -99,6 +99,10 @@ def setup(processor: SpanProcessor | None = None) -> None:
 def _serving(span: trace.Span, request) -> None:
     # Log lines written after the span ends still name it (see logs.py).
     logs.serving(span.get_span_context())
+    # The instrumentation (0.66b1) puts the whole Host header, port and all, in
+    # server.address; the conventions keep the port apart, in server.port.
+    if span.is_recording() and (host := request.META.get("HTTP_HOST")):
+        span.set_attribute("server.address", split_domain_port(host)[0] or host)
 
 
 def _untraced_so_far(**kwargs) -> None:
@@ -107,33 +111,8 @@ def _untraced_so_far(**kwargs) -> None:
 
 def _trace_queries(sender: object = None, *, connection: BaseDatabaseWrapper, **kwargs) -> None:
     # Per connection object, which outlives reconnects: add the hook once.
-    if sql_span not in connection.execute_wrappers:
-        connection.execute_wrappers.append(sql_span)
-
-
-def sql_span(execute: Callable, sql: str, params: Any, many: bool, context: dict) -> Any:
-    """One CLIENT span per SQL statement the ORM runs, through Django's own hook.
-
-    Only under a span that is recorded: under an unsampled one, parent-based
-    sampling would drop it anyway, and skipping it early makes unsampled
-    requests cheaper (docs/benchmarks.md). Queries outside a request are not
-    traced either. The statement keeps its placeholders, never the values.
-    """
-    if not trace.get_current_span().is_recording():
-        return execute(sql, params, many, context)
-    db = context["connection"]
-    attributes = {
-        "db.system": db.vendor,
-        "db.name": str(db.settings_dict["NAME"]),
-        "db.statement": sql,
-    }
-    if db.settings_dict.get("HOST"):
-        attributes["net.peer.name"] = db.settings_dict["HOST"]
-    operation = sql.split(None, 1)[0].upper() if sql.strip() else "SQL"
-    with _tracer.start_as_current_span(
-        operation, kind=trace.SpanKind.CLIENT, attributes=attributes
-    ):
-        return execute(sql, params, many, context)
+    if sql.sql_span not in connection.execute_wrappers:
+        connection.execute_wrappers.append(sql.sql_span)
 
 
 def _resource() -> Resource:
@@ -155,8 +134,8 @@ def _processors_from_env() -> list[SpanProcessor]:
         if name in {"zipkin", "zipkin_json"}:
             # "zipkin" means Zipkin's JSON v2 here; OpenTelemetry's own entry point
             # for that name is the protobuf exporter, which we do not install.
-            zipkin = ZipkinExporter(local_node_ipv4=_host_ip())
-            processors.append(_batches(WarnOnFailure(zipkin, zipkin.endpoint)))
+            zipkin = exporters.ZipkinJsonExporter(local_node_ipv4=_host_ip())
+            processors.append(_batches(exporters.WarnOnFailure(zipkin, zipkin.endpoint)))
         elif name == "console":
             processors.append(_batches(ConsoleSpanExporter()))
         elif name != "none":
@@ -175,55 +154,6 @@ def _host_ip() -> str | None:
         return socket.gethostbyname(socket.gethostname())
     except OSError:
         return None
-
-
-class WarnOnFailure(SpanExporter):
-    """Wraps an exporter so that a dead backend costs one warning a minute.
-
-    Without it, the batch processor logs a full traceback for every batch it
-    fails to send. A failed batch is dropped either way: spans are not queued
-    up for later, so memory stays bounded while Zipkin is away.
-    """
-
-    def __init__(self, exporter: SpanExporter, endpoint: str, interval: float = 60.0) -> None:
-        self._exporter = exporter
-        self._endpoint = endpoint
-        self._interval = interval
-        self._last_warning: float | None = None
-        # The wrapped exporter would log an error per batch too; we report instead.
-        logging.getLogger(type(exporter).__module__).setLevel(logging.CRITICAL)
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        try:
-            result = self._exporter.export(spans)
-            problem = "" if result is SpanExportResult.SUCCESS else "the export was refused"
-        except Exception as exc:  # noqa: BLE001 - any failure means the same: drop and warn
-            result, problem = SpanExportResult.FAILURE, f"{type(exc).__name__}: {exc}"
-        if problem:
-            self._warn(len(spans), problem)
-        elif self._last_warning is not None:
-            logger.warning("Exporting spans to %s works again.", self._endpoint)
-            self._last_warning = None
-        return result
-
-    def _warn(self, count: int, problem: str) -> None:
-        now = time.monotonic()
-        if self._last_warning is not None and now - self._last_warning < self._interval:
-            return
-        self._last_warning = now
-        logger.warning(
-            "Cannot export spans to %s (%s); dropped %d spans. "
-            "Is Zipkin running? This warning repeats at most once a minute.",
-            self._endpoint,
-            problem,
-            count,
-        )
-
-    def shutdown(self) -> None:
-        self._exporter.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self._exporter.force_flush(timeout_millis)
 
 
 class NoPropagation(TextMapPropagator):
@@ -264,6 +194,8 @@ def _name_client_span(span: trace.Span, request) -> None:
     if template and span.is_recording():
         span.update_name(f"{request.method} {template}")
         span.set_attribute("url.template", template)
+        # Zipkin's Dependencies page draws the call to the service named here.
+        span.set_attribute("peer.service", settings.TOAST_API_SERVICE_NAME)
 
 
 def with_request_uri(application: Callable) -> Callable:

@@ -6,13 +6,22 @@ import re
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import pytest
 import requests
 
 from tests.support.http import traceresponse
 from tests.support.servers import ARTIFACTS, ROOT
-from tests.support.zipkin import dependencies, fetch_trace, named, services
+from tests.support.zipkin import (
+    CLIENT_TAGS,
+    SERVER_TAGS,
+    dependencies,
+    fetch_trace,
+    named,
+    own_tags,
+    services,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -70,10 +79,20 @@ def test_step_1_no_tracing_nothing_reaches_zipkin(visitor, site_server, to_zipki
 
 
 def test_step_2_only_the_frontend_traced(visitor, split, to_zipkin, zipkin, page):
-    frontend, _ = split(api_env={"OTEL_SDK_DISABLED": "true"}, **to_zipkin)
+    frontend, api = split(api_env={"OTEL_SDK_DISABLED": "true"}, **to_zipkin)
     spans = zipkin.trace(visitor.get(f"{frontend.url}/"), spans_at_least=3)
     assert services(spans) == {"frontend"}
     assert {s["name"] for s in spans} == {"get home", "get /api/toasts/today/", "get /api/toasts/"}
+    page_span, call = named(spans, "GET home"), named(spans, "GET /api/toasts/today/")
+    # The tags the step lists, by today's names (the home page's URL has no route).
+    assert own_tags(page_span) == SERVER_TAGS - {"http.route"}
+    assert own_tags(call) == CLIENT_TAGS
+    assert page_span["tags"]["http.request.method"] == "GET"
+    assert page_span["tags"]["url.path"] == "/"
+    assert page_span["tags"]["http.response.status_code"] == "200"
+    assert call["tags"]["url.full"] == f"{api.url}/api/toasts/today/"
+    assert call["tags"]["url.template"] == "/api/toasts/today/"
+    assert call["tags"]["http.response.status_code"] == "200"
     assert zipkin.traces(serviceName="api") == []
     zipkin.screenshot(page, f"traces/{spans[0]['traceId']}", "step2-frontend-only", "get home")
 
@@ -152,24 +171,34 @@ def test_step_5_failures_found_by_tag_and_read_in_the_trace(
 def test_step_6_n_plus_one_is_a_ladder_of_selects_and_its_fix(
     visitor, site_server, to_zipkin, zipkin, page
 ):
-    def selects_of_week_page(**env) -> tuple[int, str]:
+    def selects_of_week_page(**env) -> tuple[Counter, str]:
         site = site_server(**to_zipkin, **env)
         spans = zipkin.trace(visitor.get(f"{site.url}/toasts/"), spans_at_least=4)
         api = named(spans, "GET api/toasts/")
         sql = [s for s in spans if s.get("parentId") == api["id"]]
-        assert all("toasts_" in s["tags"]["db.statement"] for s in sql)
-        return len(sql), spans[0]["traceId"]
+        assert all("toasts_" in s["tags"]["db.query.text"] for s in sql)
+        return Counter(s["name"] for s in sql), spans[0]["traceId"]
 
     ladder, ladder_trace = selects_of_week_page(SCENARIO_N_PLUS_ONE="1")
     fixed, fixed_trace = selects_of_week_page()
-    assert ladder == 2 + 2 * 7  # count, toasts, then ingredients and ratings per toast
-    assert fixed == 3  # count, toasts with their rating summary, all ingredients at once
+    # The count and the toasts, then each toast's ingredients and ratings.
+    assert ladder == {
+        "select toasts_toast": 2,
+        "select toasts_ingredient toasts_toast_ingredients": 7,
+        "select toasts_rating": 7,
+    }
+    # The count, the toasts with their rating summary, and all ingredients at once.
+    assert fixed == {
+        "select select toasts_toast toasts_rating": 1,
+        "select toasts_toast toasts_rating": 1,
+        "select toasts_ingredient toasts_toast_ingredients": 1,
+    }
     zipkin.screenshot(page, f"traces/{ladder_trace}", "step6-n-plus-one", "get toasts/")
     zipkin.screenshot(page, f"traces/{fixed_trace}", "step6-fixed", "get toasts/")
 
 
 def test_step_7_monolith_and_services_same_page_two_shapes(
-    visitor, site_server, split, to_zipkin, zipkin, page
+    visitor, site_server, split, to_zipkin, zipkin, page, db_system
 ):
     monolith = site_server(**to_zipkin)
     one = zipkin.trace(visitor.get(f"{monolith.url}/"), spans_at_least=10)
@@ -180,9 +209,12 @@ def test_step_7_monolith_and_services_same_page_two_shapes(
     assert {s["name"] for s in one} == {s["name"] for s in two}  # the same spans, split
 
     links = dependencies(zipkin.url)
-    assert ("frontend", "api") in links
-    # The monolith calls only itself, over HTTP: a link from toastsite to toastsite.
-    assert {child for parent, child in links if parent == "toastsite"} == {"toastsite"}
+    assert {link for link in links if "toastsite" not in link} == {
+        ("frontend", "api"),
+        ("api", db_system),
+    }
+    # The monolith calls itself, over HTTP, and its database.
+    assert {child for parent, child in links if parent == "toastsite"} == {"toastsite", db_system}
     zipkin.screenshot(page, f"traces/{one[0]['traceId']}", "step7-monolith", "get home")
     zipkin.screenshot(page, f"traces/{two[0]['traceId']}", "step7-split", "get home")
     zipkin.screenshot(page, "dependency", "step7-dependencies", wait_for=None)

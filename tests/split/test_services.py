@@ -111,7 +111,7 @@ def test_a_database_outage_is_a_503_on_both_services_and_heals_without_a_restart
     assert page.status_code == 503
     assert "The toast service is unavailable" in page.text
     failed = named(zipkin_receiver.trace(page), "GET api/toasts/today/")
-    assert failed["tags"]["http.status_code"] == "503"
+    assert failed["tags"]["http.response.status_code"] == "503"
     assert failed["tags"]["otel.status_code"] == "ERROR"
     assert "OperationalError" in str(failed["annotations"])
 

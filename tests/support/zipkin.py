@@ -164,3 +164,69 @@ def home_page_trace(spans: list[dict]) -> dict[str, dict]:
     assert api["parentId"] == call["id"]
     assert choose["parentId"] == api["id"]
     return {"page": page, "call": call, "api": api, "choose": choose}
+
+
+# What a span carries beyond its resource's tags, by today's conventions:
+# HTTP (stable since semantic conventions 1.23) and database (1.33).
+SERVER_TAGS = {
+    "http.request.method",
+    "http.route",
+    "http.response.status_code",
+    "url.path",
+    "url.scheme",
+    "server.address",
+    "server.port",
+    "client.address",
+    "user_agent.original",
+    "network.protocol.version",
+}
+CLIENT_TAGS = {
+    "http.request.method",
+    "http.response.status_code",
+    "url.full",
+    "url.template",
+    "server.address",
+    "server.port",
+    "network.peer.address",
+    "network.peer.port",
+    "network.protocol.version",
+    "user_agent.original",
+    "peer.service",
+}
+SQL_TAGS = {
+    "db.system.name",
+    "db.namespace",
+    "db.query.text",
+    "db.query.summary",
+    "db.operation.name",
+    "db.collection.name",
+    "peer.service",
+}
+DEPRECATED = {
+    "http.method",
+    "http.url",
+    "http.status_code",
+    "http.target",
+    "http.scheme",
+    "http.host",
+    "http.user_agent",
+    "http.flavor",
+    "net.peer.name",
+    "net.peer.port",
+    "net.host.name",
+    "net.host.port",
+    "db.statement",
+    "db.system",
+    "db.name",
+    "db.operation",
+}
+
+
+def own_tags(span: dict) -> set[str]:
+    """A span's tags without those of its resource (the exporter adds them to each)."""
+    resource = {"service.name", "service.version", "service.instance.id", "host.name"}
+    return {
+        tag
+        for tag in span["tags"]
+        if tag not in resource and not tag.startswith(("telemetry.sdk.", "deployment.", "otel."))
+    }

@@ -28,17 +28,22 @@ def test_a_page_view_reaches_zipkin_as_one_trace_with_tags_and_annotations(
     home = home_page_trace(spans)
     call, choose = home["call"], home["choose"]
 
-    assert call["tags"]["http.method"] == "GET"
-    assert call["tags"]["http.status_code"] == "200"
-    assert call["tags"]["http.url"] == f"{traced_site.url}/api/toasts/today/"
+    assert call["tags"]["http.request.method"] == "GET"
+    assert call["tags"]["http.response.status_code"] == "200"
+    assert call["tags"]["url.full"] == f"{traced_site.url}/api/toasts/today/"
+    # The monolith calls itself: Zipkin draws a link from toastsite to toastsite.
+    assert call["remoteEndpoint"] == {"serviceName": "toastsite", "ipv4": "127.0.0.1"} | {
+        "port": traced_site.port
+    }
     (annotation,) = choose["annotations"]
     assert '"Hawaii Monday"' in annotation["value"]
     assert annotation["value"].startswith('{"Toasts"')
 
     sql = [s for s in spans if s.get("parentId") == choose["id"]]
     assert sql
-    assert all(s["tags"]["db.system"] == db_system for s in sql)
-    assert any(s["tags"]["db.statement"].startswith('SELECT "toasts_toast"') for s in sql)
+    assert all(s["tags"]["db.system.name"] == db_system for s in sql)
+    assert all(s["remoteEndpoint"]["serviceName"] == db_system for s in sql)
+    assert any(s["tags"]["db.query.text"].startswith('SELECT "toasts_toast"') for s in sql)
 
     for span in spans:
         assert span["localEndpoint"]["serviceName"] == "toastsite"
