@@ -143,6 +143,12 @@ def gunicorn_site(server_database, tmp_path) -> Iterator[Callable[..., servers.G
         site.stop()
 
 
+@pytest.fixture
+def untraced_site(site_server) -> servers.SiteServer:
+    """The site as a real server, exporting no spans."""
+    return site_server(OTEL_TRACES_EXPORTER="none")
+
+
 class Split(NamedTuple):
     frontend: servers.SiteServer
     api: servers.SiteServer

@@ -38,6 +38,32 @@ class RatingSerializer(serializers.ModelSerializer):
         read_only_fields = ["toast", "created_at"]
 
 
+class RecentRatingSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Rating
+        fields = ["stars", "comment", "created_at"]
+        read_only_fields = fields
+
+
+class ToastDetailSerializer(ToastSerializer):
+    """One toast, with its newest ratings and their comments: for the detail
+    only, so that the list stays a fixed number of queries."""
+
+    RECENT = 5
+
+    recent_ratings = serializers.SerializerMethodField(
+        help_text=f"The {RECENT} newest ratings, newest first."
+    )
+
+    class Meta(ToastSerializer.Meta):
+        fields = [*ToastSerializer.Meta.fields, "recent_ratings"]
+
+    @extend_schema_field(RecentRatingSerializer(many=True))
+    def get_recent_ratings(self, toast: Toast) -> list[dict]:
+        newest = toast.ratings.order_by("-created_at", "-id")[: self.RECENT]
+        return RecentRatingSerializer(newest, many=True).data
+
+
 class ToastFilterSerializer(serializers.Serializer):
     weekday = serializers.ChoiceField(
         choices=Weekday.choices, required=False, help_text="0 (Monday) to 6 (Sunday)"

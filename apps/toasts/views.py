@@ -17,6 +17,7 @@ from apps.toasts import selectors, services
 from apps.toasts.models import Toast
 from apps.toasts.serializers import (
     RatingSerializer,
+    ToastDetailSerializer,
     ToastFilterSerializer,
     ToastSerializer,
     TodayQuerySerializer,
@@ -67,6 +68,8 @@ class ToastViewSet(viewsets.ModelViewSet):
         return selectors.toasts_with_ratings()
 
     def get_serializer_class(self):
+        if self.action == "retrieve":
+            return ToastDetailSerializer
         return RatingSerializer if self.action == "ratings" else ToastSerializer
 
     def filter_queryset(self, queryset):
