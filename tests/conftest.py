@@ -6,9 +6,11 @@ need the site as users run it start real server processes (`site_server`,
 `split`), and the end-to-end tests the real Zipkin server and Chromium.
 """
 
+import itertools
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import NamedTuple
 
 import pytest
@@ -17,6 +19,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.support import servers, zipkin
+from tests.support.collector import collector as otel_collector
 from tests.support.http import Visitor
 from toastsite import tracing
 
@@ -190,6 +193,20 @@ def to_zipkin(zipkin_server) -> dict[str, str]:
         "OTEL_EXPORTER_ZIPKIN_ENDPOINT": f"{zipkin_server}/api/v2/spans",
         "ZIPKIN_UI_URL": f"{zipkin_server}/zipkin",
     }
+
+
+@pytest.fixture
+def collector(zipkin_server, tmp_path) -> Callable[..., str]:
+    """A factory: starts the OpenTelemetry Collector (built with Go) in front of
+    the real Zipkin, with COLLECTOR_* settings; returns its OTLP endpoint."""
+    numbers = itertools.count()
+    with ExitStack() as running:
+
+        def start(**env: str) -> str:
+            log = tmp_path / f"collector-{next(numbers)}.log"
+            return running.enter_context(otel_collector(zipkin_server, log, **env))
+
+        yield start
 
 
 CHROMIUM = "/usr/bin/chromium"

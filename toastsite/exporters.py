@@ -54,12 +54,15 @@ class WarnOnFailure(SpanExporter):
 
     Without it, the batch processor logs a full traceback for every batch it
     fails to send. A failed batch is dropped either way: spans are not queued
-    up for later, so memory stays bounded while Zipkin is away.
+    up for later, so memory stays bounded while the backend is away.
     """
 
-    def __init__(self, exporter: SpanExporter, endpoint: str, interval: float = 60.0) -> None:
+    def __init__(
+        self, exporter: SpanExporter, endpoint: str, backend: str, interval: float = 60.0
+    ) -> None:
         self._exporter = exporter
         self._endpoint = endpoint
+        self._backend = backend
         self._interval = interval
         self._last_warning: float | None = None
         # OpenTelemetry's exporter would log an error per batch too; we report instead.
@@ -87,10 +90,11 @@ class WarnOnFailure(SpanExporter):
         self._last_warning = now
         logger.warning(
             "Cannot export spans to %s (%s); dropped %d spans. "
-            "Is Zipkin running? This warning repeats at most once a minute.",
+            "Is %s running? This warning repeats at most once a minute.",
             self._endpoint,
             problem,
             count,
+            self._backend,
         )
 
     def shutdown(self) -> None:

@@ -219,6 +219,18 @@ SCENARIO_N_PLUS_ONE = env_bool("SCENARIO_N_PLUS_ONE", False)
 # OTEL_PROPAGATORS and OTEL_EXPORTER_ZIPKIN_ENDPOINT / _TIMEOUT.
 OTEL_SDK_DISABLED = env_bool("OTEL_SDK_DISABLED", False)
 OTEL_TRACES_EXPORTER = env_list("OTEL_TRACES_EXPORTER", "zipkin")
+# OTEL_TRACES_EXPORTER=otlp speaks OTLP over HTTP with protobuf, the one OTLP
+# protocol installed; the exporter reads OTEL_EXPORTER_OTLP_ENDPOINT itself.
+OTLP_PROTOCOL = (
+    os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+    or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+    or "http/protobuf"
+)
+if "otlp" in OTEL_TRACES_EXPORTER and OTLP_PROTOCOL != "http/protobuf":
+    raise ImproperlyConfigured(
+        f"OTEL_EXPORTER_OTLP_PROTOCOL is {OTLP_PROTOCOL!r}; toastsite installs OTLP over "
+        "HTTP only: use http/protobuf."
+    )
 # Unset, toastsite reads W3C trace context only, not OpenTelemetry's default
 # "tracecontext,baggage": baggage from outside is not ours to trust or pass on.
 OTEL_PROPAGATORS = env_list("OTEL_PROPAGATORS", "tracecontext")

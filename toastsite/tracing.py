@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from urllib.parse import quote
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import request_started
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -23,6 +24,7 @@ from django.db.backends.signals import connection_created
 from django.http.request import split_domain_port
 from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.django import DjangoInstrumentor
 from opentelemetry.instrumentation.propagators import (
     TraceResponsePropagator,
@@ -135,11 +137,17 @@ def _processors_from_env() -> list[SpanProcessor]:
             # "zipkin" means Zipkin's JSON v2 here; OpenTelemetry's own entry point
             # for that name is the protobuf exporter, which we do not install.
             zipkin = exporters.ZipkinJsonExporter(local_node_ipv4=_host_ip())
-            processors.append(_batches(exporters.WarnOnFailure(zipkin, zipkin.endpoint)))
+            processors.append(_batches(exporters.WarnOnFailure(zipkin, zipkin.endpoint, "Zipkin")))
+        elif name == "otlp":
+            # OTLP over HTTP, to an OpenTelemetry Collector; the exporter reads
+            # OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, _TIMEOUT and _HEADERS itself.
+            otlp = OTLPSpanExporter()
+            collector = "the OpenTelemetry Collector"
+            processors.append(_batches(exporters.WarnOnFailure(otlp, otlp._endpoint, collector)))
         elif name == "console":
             processors.append(_batches(ConsoleSpanExporter()))
         elif name != "none":
-            raise ValueError(f"OTEL_TRACES_EXPORTER: unknown exporter {name!r}")
+            raise ImproperlyConfigured(f"OTEL_TRACES_EXPORTER: unknown exporter {name!r}")
     return processors
 
 

@@ -231,3 +231,72 @@ def test_step_8_parent_based_sampling_keeps_traces_whole(visitor, split, to_zipk
     api_traces = {t[0]["traceId"] for t in zipkin.traces(serviceName="api")}
     assert frontend_traces == sampled
     assert api_traces == sampled  # the API followed each of the frontend's decisions
+
+
+def test_step_9_after_the_zipkin_exporter_tail_sampling_keeps_every_failure(
+    visitor, split, to_zipkin, zipkin, collector, page
+):
+    def failed_page_views(frontend) -> int:
+        summary = subprocess.run(  # the step's own command
+            [sys.executable, "manage.py", "traffic", "--url", frontend.url, "--path", "/"]
+            + ["-n", "200"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return int(re.search(r"503 x(\d+)", summary)[1])
+
+    def in_zipkin(**query) -> int:
+        return len(zipkin.traces(serviceName="frontend", **query))
+
+    failures = {"SCENARIO_FAILURE_RATE": "0.25"}
+    # Head sampling: the frontend keeps one trace in ten, before anyone knows
+    # how the page view will end.
+    head = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
+    frontend, _ = split(api_env=failures, **head, **to_zipkin)
+    head_failed = failed_page_views(frontend)
+    head_kept_failed = in_zipkin(annotationQuery="error")
+    print(f"head sampling: {head_kept_failed} of {head_failed} failed page views in Zipkin")
+    assert 0 < head_kept_failed <= 0.25 * head_failed  # about one in ten
+
+    # Tail sampling: the site keeps everything and sends it over OTLP; the
+    # Collector, as configured in collector/config.yaml, decides per trace.
+    zipkin.since_ms = int(time.time() * 1000)
+    otlp = {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": collector()}
+    # The batch delay of production, 5 s: the trap, if the Collector decided too early.
+    frontend, _ = split(api_env=failures, OTEL_BSP_SCHEDULE_DELAY="5000", **otlp)
+    tail_failed = failed_page_views(frontend)
+    time.sleep(10 + 5 + 3)  # the Collector's decision_wait, the last batch, and a margin
+    tail_kept = in_zipkin()
+    tail_kept_failed = in_zipkin(annotationQuery="error")
+    others, kept_others = 200 - tail_failed, tail_kept - tail_kept_failed
+    print(
+        f"tail sampling: {tail_kept_failed} of {tail_failed} failed page views, "
+        f"and {kept_others} of {others} others, in Zipkin"
+    )
+    assert tail_kept_failed == tail_failed  # every one
+    assert 0.02 <= kept_others / others <= 0.22  # 10%, within about 4 sigma
+
+    failed = zipkin.traces(serviceName="api", annotationQuery="error")
+    (api_span, *_) = [
+        s for s in failed[0] if s["localEndpoint"]["serviceName"] == "api" and "error" in s["tags"]
+    ]
+    # What the Collector's translation to Zipkin changes (the step lists it).
+    assert api_span["tags"]["error"] == "true"
+    assert api_span["tags"]["otel.status_code"] == "STATUS_CODE_ERROR"
+    assert "scenario failure" in api_span["tags"]["otel.status_description"]
+    choose = named(
+        zipkin.traces(serviceName="api", spanName="choose toast of the day")[0],
+        "choose toast of the day",
+    )
+    assert choose["annotations"][0]["value"].startswith('Toasts|{"toasts":["Hawaii Monday"')
+    assert choose["annotations"][0]["value"].endswith("|0")
+    assert "otel.library.name" in choose["tags"]
+    zipkin.screenshot(
+        page,
+        f"traces/{api_span['traceId']}",
+        "step9-collector",
+        wait_for=api_span["name"],
+        click=f"api: {api_span['name']}",
+    )

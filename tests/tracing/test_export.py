@@ -210,3 +210,30 @@ def test_a_zipkin_that_never_answers_does_not_slow_the_site(visitor, site_server
     assert log.count("Cannot export spans to") == 1
     assert "Timeout" in log
     assert "Traceback" not in log
+
+
+@pytest.mark.parametrize("collector", ["stopped", "hanging"])
+def test_a_collector_down_or_hanging_costs_pages_nothing_and_one_warning(
+    visitor, site_server, collector
+):
+    receiver = ZipkinReceiver(mode="hang")  # takes a connection, never answers
+    endpoint = receiver.endpoint.removesuffix("/api/v2/spans")
+    site = site_server(
+        OTEL_TRACES_EXPORTER="otlp",
+        OTEL_EXPORTER_OTLP_ENDPOINT=endpoint if collector == "hanging" else "http://127.0.0.1:9",
+        OTEL_EXPORTER_OTLP_TIMEOUT="2",
+    )
+    try:
+        for _ in range(10):  # over several 100 ms batches
+            started = time.monotonic()
+            assert visitor.get(f"{site.url}/toasts/", timeout=2).status_code == 200
+            assert time.monotonic() - started < 1  # no waiting for the Collector
+            time.sleep(0.15)
+        time.sleep(3)  # the first export gives up
+        site.stop()
+    finally:
+        receiver.close()
+    log = site.log()
+    assert log.count("Cannot export spans to") == 1
+    assert "Is the OpenTelemetry Collector running?" in log
+    assert "Traceback" not in log
