@@ -41,11 +41,26 @@ def django_db_modify_db_settings(django_db_modify_db_settings) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache() -> None:
-    # The rating limit counts in the cache; each test starts with none sent.
-    from django.core.cache import cache
+def _fresh_cache(request) -> None:
+    # The limits count in the cache, a table in the database: each test that
+    # may use the database starts with nothing counted. (pytest-django's own
+    # autouse fixture has opened the test database for it by now.)
+    if request.node.get_closest_marker("django_db"):
+        from django.core.cache import cache
 
-    cache.clear()
+        cache.clear()
+
+
+@pytest.fixture
+def ratings_per_minute(settings) -> Callable[[int], None]:
+    """Sets the API's limit on ratings in this process (the live server's too)."""
+
+    def set_limit(limit: int) -> None:
+        settings.RATINGS_PER_MINUTE = limit
+        rates = {"DEFAULT_THROTTLE_RATES": {"ratings": f"{limit}/min"}}
+        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, **rates}
+
+    return set_limit
 
 
 @pytest.fixture
@@ -89,6 +104,20 @@ def visitor() -> Iterator[Visitor]:
         yield session
 
 
+@pytest.fixture
+def visitor_at() -> Iterator[Callable[[str], Visitor]]:
+    """A factory: a visitor connecting from an address of this machine, e.g. 127.0.0.2."""
+    visitors: list[Visitor] = []
+
+    def start(address: str) -> Visitor:
+        visitors.append(Visitor(address))
+        return visitors[-1]
+
+    yield start
+    for session in visitors:
+        session.close()
+
+
 @pytest.fixture(scope="session")
 def server_database(tmp_path_factory) -> Iterator[str]:
     """A migrated database for server processes, apart from pytest's test database:
@@ -112,6 +141,7 @@ def db_system(server_database) -> str:
 @pytest.fixture
 def site_server(server_database, tmp_path) -> Iterator[Callable[..., servers.SiteServer]]:
     """A factory: starts the site with extra environment variables, stops it after the test."""
+    servers.clear_cache(server_database)  # the limits count anew in each test
     started: list[servers.SiteServer] = []
 
     def start(**env: str) -> servers.SiteServer:
@@ -133,6 +163,7 @@ def site_server(server_database, tmp_path) -> Iterator[Callable[..., servers.Sit
 @pytest.fixture
 def gunicorn_site(server_database, tmp_path) -> Iterator[Callable[..., servers.GunicornSite]]:
     """A factory: the site under gunicorn, as in production, with extra environment."""
+    servers.clear_cache(server_database)
     started: list[servers.GunicornSite] = []
 
     def start(**env: str) -> servers.GunicornSite:

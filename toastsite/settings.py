@@ -3,7 +3,9 @@
 See .env.example for every variable and its default.
 """
 
+import ipaddress
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import TypeVar
@@ -31,16 +33,19 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-def env_number(name: str, default: Number) -> Number:
+def env_number(name: str, default: Number, minimum: Number | None = None) -> Number:
     """A number from the environment, as the type of its default."""
     value = os.environ.get(name, "").strip()
     if not value:
         return default
     try:
-        return type(default)(value)
+        number = type(default)(value)
     except ValueError:
         kind = "a whole number" if isinstance(default, int) else "a number"
         raise ImproperlyConfigured(f"{name} must be {kind}, not {value!r}.") from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name} must be {minimum} or more, not {value!r}.")
+    return number
 
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
@@ -198,9 +203,50 @@ TOAST_API_TIMEOUT = (
     env_number("TOAST_API_READ_TIMEOUT", 5.0),
 )
 
-# Ratings one visitor (one client address) may send per minute, counted in
-# each server process's memory (Django's default cache).
-RATINGS_PER_MINUTE = env_number("RATINGS_PER_MINUTE", 30)
+# --- Limits -------------------------------------------------------------------
+# Ratings one visitor may send per minute: the API refuses more with a 429
+# (DRF's throttling, apps/toasts/throttling.py), and the pages say so.
+RATINGS_PER_MINUTE = env_number("RATINGS_PER_MINUTE", 30, minimum=1)
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"ratings": f"{RATINGS_PER_MINUTE}/min"}
+
+# Failed logins one address may make (the admin's form, the API's Basic
+# authentication) before its logins are refused, even with the right password,
+# until ADMIN_LOGIN_LOCKOUT seconds after its last failure (toastsite/logins.py).
+ADMIN_LOGIN_FAILURES = env_number("ADMIN_LOGIN_FAILURES", 5, minimum=1)
+ADMIN_LOGIN_LOCKOUT = env_number("ADMIN_LOGIN_LOCKOUT", 900, minimum=1)  # seconds
+AUTHENTICATION_BACKENDS = ["toastsite.logins.LimitedModelBackend"]
+
+# Who the visitor is: the address a request came from, unless it came from one
+# of these proxies, whose X-Forwarded-For is then believed (toastsite/proxies.py).
+# Addresses, networks (10.0.0.0/8) or host names, which are looked up when a
+# request needs them. The default, this machine, covers the monolith, whose
+# pages call its API from here, and `make split`; compose sets the frontend's
+# host name, and behind a load balancer add the balancer's addresses.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", "127.0.0.1,::1")
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        looks_like_an_address = re.fullmatch(r"[\d.:/]+", _proxy)
+        if looks_like_an_address or not re.fullmatch(r"[\w-]+(\.[\w-]+)*", _proxy):
+            raise ImproperlyConfigured(
+                f"TRUSTED_PROXIES: {_proxy!r} is no address, network or host name."
+            ) from None
+
+# The limits count in Django's cache. Where there is a database, the cache is a
+# table in it, so every process and every container of the API shares one count;
+# `migrate` creates it (apps/toasts/migrations/0004_cache_table.py runs
+# createcachetable; run that command yourself if you rename the table). The
+# frontend counts nothing and keeps Django's default: each process's memory.
+if ROLE != "frontend":
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "toastsite_cache",
+            # Room for every visitor of a busy minute before Django culls a third.
+            "OPTIONS": {"MAX_ENTRIES": 10_000},
+        }
+    }
 
 # --- Scenarios: trouble on purpose, for the tutorial; all off by default ------
 # The API acts on them (toastsite/scenarios.py); the pages show what it says.

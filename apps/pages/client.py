@@ -6,7 +6,9 @@ the way into an outcome a page understands:
 - the API cannot be reached, times out, fails (5xx) or answers garbage:
   `ToastServiceUnavailable`, which the pages show as a 503 page that says which;
 - the API answers 404: `ToastNotFound`, which is Django's Http404;
-- the API rejects what we sent (400): `RequestRejected`, with its errors.
+- the API rejects what we sent (400): `RequestRejected`, with its errors;
+- the API refuses more from this visitor for now (429): `RateLimited`, with
+  the seconds it asks us to wait.
 """
 
 import uuid
@@ -48,6 +50,17 @@ class RequestRejected(Exception):
         self.errors = errors
 
 
+class RateLimited(Exception):
+    """The toast API refused: this visitor sent too many requests (HTTP 429).
+
+    `retry_after` is how many seconds the API asks them to wait.
+    """
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"rate limited; retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
 # One pooled session per process: connections to the API are kept alive and
 # reused across page views. Sized for the server's threads.
 _session = requests.Session()
@@ -73,8 +86,24 @@ def toast(request: HttpRequest, pk: int) -> dict:
 
 def rate(request: HttpRequest, pk: int, *, stars: int, comment: str, key: uuid.UUID | None) -> dict:
     payload = {"stars": stars, "comment": comment}
-    headers = {"Idempotency-Key": str(key)} if key else {}
+    # The API limits ratings per visitor: it must count the visitor, not us.
+    headers = {"X-Forwarded-For": forwarded_for(request)}
+    if key:
+        headers["Idempotency-Key"] = str(key)
     return _call(request, "POST", "toasts/{id}/ratings/", pk=pk, json=payload, headers=headers)
+
+
+def forwarded_for(request: HttpRequest) -> str:
+    """X-Forwarded-For for a call on a visitor's behalf, as a proxy writes it: the
+    header we got, if any, with the address we got the request from appended.
+
+    The API believes it only because it comes from a trusted proxy (us), and only
+    up to the first address that is not one (toastsite/proxies.py): what the
+    visitor wrote into the header themselves stays to the left of that.
+    """
+    remote = request.META.get("REMOTE_ADDR", "")
+    received = request.META.get("HTTP_X_FORWARDED_FOR", "").strip()
+    return f"{received}, {remote}" if received else remote
 
 
 def _call(
@@ -100,9 +129,19 @@ def _call(
         raise ToastServiceUnavailable(f"{method} {url}: answer is not JSON", cause="error") from exc
     if response.status_code == 400:
         raise RequestRejected(data)
+    if response.status_code == 429:
+        raise RateLimited(_retry_after(response))
     if not response.ok:
         raise ToastServiceUnavailable(f"{method} {url}: HTTP {response.status_code}", cause="error")
     return data
+
+
+def _retry_after(response: requests.Response, default: int = 60) -> int:
+    # Seconds; the HTTP-date form is allowed too, but the API never sends it.
+    try:
+        return max(1, int(response.headers.get("Retry-After", default)))
+    except ValueError:
+        return default
 
 
 def _api_base(request: HttpRequest) -> str:

@@ -3,7 +3,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
-from apps.pages import client, ratelimit
+from apps.pages import client
 from apps.pages.forms import RatingForm
 
 
@@ -21,17 +21,17 @@ def week(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 def toast(request: HttpRequest, pk: int) -> HttpResponse:
     form = RatingForm(request.POST if request.method == "POST" else None)
-    if form.is_bound and not ratelimit.allow_rating(request):
-        form.add_error(None, "You sent many ratings in a minute. Please wait a moment.")
-        response = toast_page(request, pk, form, status=429)
-        response["Retry-After"] = "60"
-        return response
     if form.is_valid():
         try:
             client.rate(request, pk, **form.cleaned_data)
         except client.RequestRejected as rejected:
             for field, errors in rejected.errors.items():
                 form.add_error(field if field in form.fields else None, errors)
+        except client.RateLimited as limited:  # the API counts ratings per visitor
+            form.add_error(None, "You sent many ratings in a minute. Please wait a moment.")
+            response = toast_page(request, pk, form, status=429)
+            response["Retry-After"] = str(limited.retry_after)
+            return response
         else:
             stars = form.cleaned_data["stars"]
             messages.success(request, f"Thanks! Your {stars}-star rating is saved.")

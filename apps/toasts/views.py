@@ -4,11 +4,17 @@ import uuid
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from opentelemetry import trace
-from rest_framework import permissions, status, views, viewsets
+from rest_framework import permissions, serializers, status, views, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, Throttled, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,6 +28,7 @@ from apps.toasts.serializers import (
     ToastSerializer,
     TodayQuerySerializer,
 )
+from apps.toasts.throttling import VisitorRateThrottle
 from toastsite import scenarios
 
 logger = logging.getLogger(__name__)
@@ -33,6 +40,12 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     OpenApiParameter.HEADER,
     description="A UUID the client makes up for this rating: sending the rating again "
     "with the same key saves it once, and answers 200 with the saved rating.",
+)
+
+TOO_MANY_RATINGS = OpenApiResponse(
+    inline_serializer("Throttled", {"detail": serializers.CharField()}),
+    description="Too many ratings from this visitor in the last minute "
+    "(RATINGS_PER_MINUTE); the Retry-After header says how many seconds to wait.",
 )
 
 
@@ -57,6 +70,7 @@ class ToastViewSet(viewsets.ModelViewSet):
     pagination_class = ToastPagination
     permission_classes = [IsStaffOrReadOnly]
     lookup_value_converter = "int"
+    throttle_scope: str | None = None  # no limit, but on the ratings action
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
@@ -93,9 +107,16 @@ class ToastViewSet(viewsets.ModelViewSet):
         return Response(self.get_serializer(toast).data)
 
     @extend_schema(
-        parameters=[IDEMPOTENCY_KEY], responses={201: RatingSerializer, 200: RatingSerializer}
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: RatingSerializer, 200: RatingSerializer, 429: TOO_MANY_RATINGS},
     )
-    @action(detail=True, methods=["post"], permission_classes=[permissions.AllowAny])
+    @action(
+        detail=True,
+        methods=["post"],
+        permission_classes=[permissions.AllowAny],
+        throttle_classes=[VisitorRateThrottle],
+        throttle_scope="ratings",
+    )
     def ratings(self, request: Request, pk: int, format: str | None = None) -> Response:
         toast = self.get_object()
         serializer = self.get_serializer(data=request.data)
@@ -105,6 +126,11 @@ class ToastViewSet(viewsets.ModelViewSet):
         )
         status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(self.get_serializer(rating).data, status=status_code)
+
+    def throttled(self, request: Request, wait: float | None) -> None:
+        # DRF's answer says "Request was throttled."; say what was too much. It
+        # adds "Expected available in N seconds." and the Retry-After header.
+        raise Throttled(wait or 60, detail="Too many ratings from your address in a minute.")
 
 
 def idempotency_key(request: Request) -> uuid.UUID | None:

@@ -5,6 +5,7 @@ from typing import NamedTuple
 
 import requests
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
+from requests.adapters import HTTPAdapter
 
 
 class Visitor(requests.Session):
@@ -12,12 +13,32 @@ class Visitor(requests.Session):
 
     The test process itself is instrumented (see conftest.py); this keeps its
     calls to real servers out of the traces under test.
+
+    `address` is the address it connects from. Every 127.x.y.z is this machine,
+    so visitors at 127.0.0.2 and 127.0.0.3 are two visitors to a server on
+    127.0.0.1, and neither is the site itself calling its API.
     """
+
+    def __init__(self, address: str | None = None) -> None:
+        super().__init__()
+        self.address = address or "127.0.0.1"
+        if address:
+            for scheme in ("http://", "https://"):
+                self.mount(scheme, _FromAddress(address))
 
     def request(self, *args, **kwargs) -> requests.Response:
         kwargs.setdefault("timeout", 30)
         with suppress_http_instrumentation():
             return super().request(*args, **kwargs)
+
+
+class _FromAddress(HTTPAdapter):
+    def __init__(self, address: str) -> None:
+        self._source = (address, 0)
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, source_address=self._source, **kwargs)
 
 
 class TraceResponse(NamedTuple):

@@ -2,11 +2,12 @@
 
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -122,6 +123,21 @@ class GunicornSite:
         if self.process.poll() is None:
             self.process.terminate()  # a graceful stop: workers flush their spans
             self.process.wait(timeout=30)
+
+
+def clear_cache(url: str) -> None:
+    """Forgets what the limits counted in the database at `url` (its cache table)."""
+    from django.conf import settings
+
+    statement = f'DELETE FROM "{settings.CACHES["default"]["LOCATION"]}"'
+    if url.startswith("postgres"):
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as connection:
+            connection.execute(statement)
+    else:
+        with closing(sqlite3.connect(urlsplit(url).path)) as connection, connection:
+            connection.execute(statement)
 
 
 def migrate(url: str) -> None:

@@ -73,9 +73,22 @@ def test_spans_leave_every_half_second_in_development_and_five_in_production():
     [
         ("TOAST_API_READ_TIMEOUT", "soon", "TOAST_API_READ_TIMEOUT must be a number, not 'soon'."),
         ("RATINGS_PER_MINUTE", "2.5", "RATINGS_PER_MINUTE must be a whole number, not '2.5'."),
+        ("RATINGS_PER_MINUTE", "0", "RATINGS_PER_MINUTE must be 1 or more, not '0'."),
+        ("ADMIN_LOGIN_FAILURES", "0", "ADMIN_LOGIN_FAILURES must be 1 or more, not '0'."),
+        ("ADMIN_LOGIN_LOCKOUT", "soon", "ADMIN_LOGIN_LOCKOUT must be a whole number, not 'soon'."),
+        (
+            "TRUSTED_PROXIES",
+            "127.0.0.1,10.0.0.300",
+            "TRUSTED_PROXIES: '10.0.0.300' is no address, network or host name.",
+        ),
+        (
+            "TRUSTED_PROXIES",
+            "http://frontend",
+            "TRUSTED_PROXIES: 'http://frontend' is no address, network or host name.",
+        ),
     ],
 )
-def test_a_value_that_is_no_number_names_its_variable(variable, value, message):
+def test_a_value_that_is_wrong_names_its_variable(variable, value, message):
     check = manage("check", **{variable: value})
     assert check.returncode != 0
     assert f"ImproperlyConfigured: {message}" in check.stderr
