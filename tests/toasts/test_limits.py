@@ -17,7 +17,7 @@ class Site(NamedTuple):
 
 
 @pytest.fixture(params=["monolith", "split"])
-def site(request, site_server, split) -> Site:
+def either_shape(request, site_server, split) -> Site:
     env = {"RATINGS_PER_MINUTE": str(LIMIT), "OTEL_TRACES_EXPORTER": "none"}
     if request.param == "monolith":
         server = site_server(**env)
@@ -34,12 +34,14 @@ def rate_at_the_api(visitor: Visitor, api: str, pk: int, **kwargs):
     return visitor.post(f"{api}/api/toasts/{pk}/ratings/", json={"stars": 4}, **kwargs)
 
 
-def test_the_api_answers_the_rating_over_the_limit_with_a_429_and_reads_stay_open(site, visitor_at):
+def test_the_api_answers_the_rating_over_the_limit_with_a_429_and_reads_stay_open(
+    either_shape, visitor_at
+):
     visitor = visitor_at("127.0.0.2")
-    pk = a_toast(visitor, site.api)
-    count = visitor.get(f"{site.api}/api/toasts/{pk}/").json()["rating"]["count"]
+    pk = a_toast(visitor, either_shape.api)
+    count = visitor.get(f"{either_shape.api}/api/toasts/{pk}/").json()["rating"]["count"]
 
-    answers = [rate_at_the_api(visitor, site.api, pk) for _ in range(LIMIT + 1)]
+    answers = [rate_at_the_api(visitor, either_shape.api, pk) for _ in range(LIMIT + 1)]
 
     assert [a.status_code for a in answers] == [201] * LIMIT + [429]
     refused = answers[-1]
@@ -47,13 +49,16 @@ def test_the_api_answers_the_rating_over_the_limit_with_a_429_and_reads_stay_ope
     assert refused.headers["Content-Type"] == "application/json"
     assert refused.json()["detail"].startswith("Too many ratings from your address in a minute.")
     for _ in range(LIMIT + 1):
-        assert visitor.get(f"{site.api}/api/toasts/{pk}/").status_code == 200
-    assert visitor.get(f"{site.api}/api/toasts/{pk}/").json()["rating"]["count"] == count + LIMIT
+        assert visitor.get(f"{either_shape.api}/api/toasts/{pk}/").status_code == 200
+    assert (
+        visitor.get(f"{either_shape.api}/api/toasts/{pk}/").json()["rating"]["count"]
+        == count + LIMIT
+    )
 
 
-def test_each_visitor_behind_the_frontend_is_counted_and_the_form_says_so(site, visitor_at):
+def test_each_visitor_behind_the_frontend_is_counted_and_the_form_says_so(either_shape, visitor_at):
     first, second = visitor_at("127.0.0.2"), visitor_at("127.0.0.3")
-    page = f"{site.pages}/toasts/{a_toast(first, site.api)}/"
+    page = f"{either_shape.pages}/toasts/{a_toast(first, either_shape.api)}/"
 
     sent = [post_rating(first, page, stars=5).status_code for _ in range(LIMIT)]
     limited = post_rating(first, page, stars=5, comment="one too many")
@@ -67,18 +72,20 @@ def test_each_visitor_behind_the_frontend_is_counted_and_the_form_says_so(site, 
     assert post_rating(second, page, stars=5).status_code == 302
 
 
-def test_a_forged_x_forwarded_for_does_not_reset_the_count(site, visitor_at):
+def test_a_forged_x_forwarded_for_does_not_reset_the_count(either_shape, visitor_at):
     visitor = visitor_at("127.0.0.2")
-    pk = a_toast(visitor, site.api)
-    sent = [rate_at_the_api(visitor, site.api, pk).status_code for _ in range(LIMIT)]
+    pk = a_toast(visitor, either_shape.api)
+    sent = [rate_at_the_api(visitor, either_shape.api, pk).status_code for _ in range(LIMIT)]
     assert sent == [201] * LIMIT
 
     for forged in ["203.0.113.7", "127.0.0.1", "198.51.100.1, 127.0.0.1"]:
         headers = {"X-Forwarded-For": forged}
-        assert rate_at_the_api(visitor, site.api, pk, headers=headers).status_code == 429
+        assert rate_at_the_api(visitor, either_shape.api, pk, headers=headers).status_code == 429
         # Sent to the form, the header is passed on with the real address after it.
         visitor.headers.update(headers)
-        assert post_rating(visitor, f"{site.pages}/toasts/{pk}/", stars=1).status_code == 429
+        assert (
+            post_rating(visitor, f"{either_shape.pages}/toasts/{pk}/", stars=1).status_code == 429
+        )
         del visitor.headers["X-Forwarded-For"]
 
 
