@@ -92,6 +92,7 @@ def test_step_2_only_the_frontend_traced(visitor, split, to_zipkin, zipkin, page
     assert page_span["tags"]["http.response.status_code"] == "200"
     assert call["tags"]["url.full"] == f"{api.url}/api/toasts/today/"
     assert call["tags"]["url.template"] == "/api/toasts/today/"
+    assert call["remoteEndpoint"]["serviceName"] == "api"  # what Zipkin labels it with
     assert call["tags"]["http.response.status_code"] == "200"
     assert zipkin.traces(serviceName="api") == []
     zipkin.screenshot(page, f"traces/{spans[0]['traceId']}", "step2-frontend-only", "get home")
