@@ -36,13 +36,11 @@ from scripts.harness import (
     OUT,
     free_port,
     gunicorn,
-    migrate,
     process,
-    production_env,
     rss_kib,
     site,
+    traced_to_zipkin,
     workers_of,
-    zipkin,
 )
 
 
@@ -105,13 +103,10 @@ def main() -> None:
 
     OUT.mkdir(exist_ok=True)
     database = f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.sqlite3'}"
-    with zipkin(heap="3g") as zipkin_url:
-        env = production_env(
-            database,
-            OTEL_EXPORTER_ZIPKIN_ENDPOINT=f"{zipkin_url}/api/v2/spans",
-            OTEL_SERVICE_NAME="toastsite",
-        )
-        migrate(env)
+    with traced_to_zipkin(database, heap="3g", OTEL_SERVICE_NAME="toastsite") as (
+        zipkin_url,
+        env,
+    ):
         results = {"cores": os.cpu_count(), "runs": {}, "args": vars(args)}
         results["work"] = work(env, topologies, variants)
         with run_site(env, VARIANTS["traced"], "monolith") as url:  # Zipkin's JIT warms up too

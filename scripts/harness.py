@@ -121,8 +121,18 @@ def production_env(database_url: str, **extra: str) -> dict:
     }
 
 
-def migrate(env: dict) -> None:
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+@contextmanager
+def traced_to_zipkin(database_url: str, heap: str, **extra: str) -> Iterator[tuple[str, dict]]:
+    """The real Zipkin, and the site's environment as in production sending to it,
+    its database migrated; yields Zipkin's URL and that environment."""
+    with zipkin(heap) as url:
+        env = production_env(
+            database_url, OTEL_EXPORTER_ZIPKIN_ENDPOINT=f"{url}/api/v2/spans", **extra
+        )
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True
+        )
+        yield url, env
 
 
 def rss_kib(pid: int) -> int:

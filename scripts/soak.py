@@ -24,7 +24,7 @@ from pathlib import Path
 import requests
 
 from apps.pages.management.commands.traffic import discover_pages, plan_step, visit
-from scripts.harness import OUT, migrate, production_env, rss_kib, site, workers_of, zipkin
+from scripts.harness import OUT, rss_kib, site, traced_to_zipkin, workers_of
 
 
 def main() -> None:
@@ -37,14 +37,8 @@ def main() -> None:
     database = os.environ.get("DATABASE_URL") or (
         f"sqlite:///{Path(tempfile.mkdtemp()) / 'soak.sqlite3'}"
     )
-    with zipkin(heap="2g") as zipkin_url:
-        env = production_env(
-            database,
-            OTEL_EXPORTER_ZIPKIN_ENDPOINT=f"{zipkin_url}/api/v2/spans",
-            # One client sends them all; the limit is not what this measures.
-            RATINGS_PER_MINUTE="1000000",
-        )
-        migrate(env)
+    # One client sends every rating; the limit is not what this measures.
+    with traced_to_zipkin(database, heap="2g", RATINGS_PER_MINUTE="1000000") as (zipkin_url, env):
         with site(env, "split") as url:
             results = soak(url, args)
             time.sleep(7)  # the last batches

@@ -138,20 +138,12 @@ def db_system(server_database) -> str:
     return "postgresql" if server_database.startswith("postgres") else "sqlite"
 
 
-@pytest.fixture
-def site_server(server_database, tmp_path) -> Iterator[Callable[..., servers.SiteServer]]:
-    """A factory: starts the site with extra environment variables, stops it after the test."""
-    servers.clear_cache(server_database)  # the limits count anew in each test
-    started: list[servers.SiteServer] = []
+def _servers(kind, base_env: dict, tmp_path) -> Iterator[Callable[..., object]]:
+    """A factory of `kind` servers with `base_env` and more; stops them all after."""
+    started = []
 
-    def start(**env: str) -> servers.SiteServer:
-        full_env = {
-            **os.environ,
-            "DATABASE_URL": server_database,
-            "OTEL_BSP_SCHEDULE_DELAY": "100",  # ms: spans reach Zipkin quickly
-            **env,
-        }
-        server = servers.SiteServer(full_env, tmp_path / f"server-{len(started)}.log")
+    def start(**env: str):
+        server = kind({**base_env, **env}, tmp_path / f"{kind.__name__}-{len(started)}.log")
         started.append(server)
         return server
 
@@ -161,20 +153,24 @@ def site_server(server_database, tmp_path) -> Iterator[Callable[..., servers.Sit
 
 
 @pytest.fixture
+def site_server(server_database, tmp_path) -> Iterator[Callable[..., servers.SiteServer]]:
+    """A factory: starts `manage.py runserver` with extra environment variables,
+    stops it after the test."""
+    servers.clear_cache(server_database)  # the limits count anew in each test
+    env = {
+        **os.environ,
+        "DATABASE_URL": server_database,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",  # ms: spans reach Zipkin quickly
+    }
+    yield from _servers(servers.SiteServer, env, tmp_path)
+
+
+@pytest.fixture
 def gunicorn_site(server_database, tmp_path) -> Iterator[Callable[..., servers.GunicornSite]]:
     """A factory: the site under gunicorn, as in production, with extra environment."""
     servers.clear_cache(server_database)
-    started: list[servers.GunicornSite] = []
-
-    def start(**env: str) -> servers.GunicornSite:
-        full_env = {**os.environ, "DATABASE_URL": server_database, **env}
-        site = servers.GunicornSite(full_env, tmp_path / f"gunicorn-{len(started)}.log")
-        started.append(site)
-        return site
-
-    yield start
-    for site in started:
-        site.stop()
+    env = {**os.environ, "DATABASE_URL": server_database}
+    yield from _servers(servers.GunicornSite, env, tmp_path)
 
 
 @pytest.fixture

@@ -5,18 +5,8 @@ import time
 import pytest
 import requests
 
+from tests.support import zipkin
 from tests.support.http import post_rating, traceresponse
-from tests.support.zipkin import (
-    CLIENT_TAGS,
-    DEPRECATED,
-    SERVER_TAGS,
-    SQL_TAGS,
-    dependencies,
-    fetch_trace,
-    named,
-    own_tags,
-    services,
-)
 
 pytestmark = pytest.mark.e2e
 
@@ -27,17 +17,19 @@ def test_spans_carry_todays_attribute_names_and_none_deprecated(
     site = site_server(**to_zipkin)
     response = post_rating(visitor, f"{site.url}/toasts/1/", stars=4)  # a rating, through a page
     assert response.status_code == 302
-    spans = fetch_trace(zipkin_server, traceresponse(response).trace_id)
+    spans = zipkin.fetch_trace(zipkin_server, traceresponse(response).trace_id)
 
-    server = named(spans, "POST toasts/<int:pk>/")
-    client = named(spans, "POST /api/toasts/{id}/ratings/")
-    sql = named(spans, "SELECT toasts_toast")  # the toast to rate
-    assert named(spans, "INSERT toasts_rating")["tags"]["db.collection.name"] == "toasts_rating"
-    assert own_tags(server) == SERVER_TAGS
-    assert own_tags(client) == CLIENT_TAGS
+    server = zipkin.named(spans, "POST toasts/<int:pk>/")
+    client = zipkin.named(spans, "POST /api/toasts/{id}/ratings/")
+    sql = zipkin.named(spans, "SELECT toasts_toast")  # the toast to rate
+    assert (
+        zipkin.named(spans, "INSERT toasts_rating")["tags"]["db.collection.name"] == "toasts_rating"
+    )
+    assert zipkin.own_tags(server) == zipkin.SERVER_TAGS
+    assert zipkin.own_tags(client) == zipkin.CLIENT_TAGS
     on_a_server = {"server.address", "server.port"} if db_system == "postgresql" else set()
-    assert own_tags(sql) == SQL_TAGS | on_a_server
-    assert not DEPRECATED & {tag for span in spans for tag in span["tags"]}
+    assert zipkin.own_tags(sql) == zipkin.SQL_TAGS | on_a_server
+    assert not zipkin.DEPRECATED & {tag for span in spans for tag in span["tags"]}
 
     assert server["tags"]["http.route"] == "toasts/<int:pk>/"
     assert server["tags"]["server.address"] == "127.0.0.1"
@@ -55,7 +47,7 @@ def test_zipkin_lists_the_service_and_its_span_names(
     site = site_server(**to_zipkin)
     response = visitor.get(f"{site.url}/toasts/")
     trace_id = traceresponse(response).trace_id
-    fetch_trace(zipkin_server, trace_id, until=lambda spans: len(spans) >= 4)
+    zipkin.fetch_trace(zipkin_server, trace_id, until=lambda spans: len(spans) >= 4)
     assert "toastsite" in requests.get(f"{zipkin_server}/api/v2/services", timeout=5).json()
     names = requests.get(
         f"{zipkin_server}/api/v2/spans", params={"serviceName": "toastsite"}, timeout=5
@@ -68,15 +60,15 @@ def test_the_split_gives_one_trace_and_the_dependencies_frontend_api_database(
     visitor, split, to_zipkin, zipkin_server, db_system
 ):
     frontend, _ = split(**to_zipkin)
-    before = dependencies(zipkin_server)
+    before = zipkin.dependencies(zipkin_server)
     for _ in range(3):  # two API calls each
         response = visitor.get(f"{frontend.url}/")
         trace_id = traceresponse(response).trace_id
-        spans = fetch_trace(zipkin_server, trace_id, until=lambda spans: len(spans) >= 10)
-        assert services(spans) == {"frontend", "api"}
+        spans = zipkin.fetch_trace(zipkin_server, trace_id, until=lambda spans: len(spans) >= 10)
+        assert zipkin.services(spans) == {"frontend", "api"}
         call, api_view = (
-            named(spans, "GET /api/toasts/today/"),
-            named(spans, "GET api/toasts/today/"),
+            zipkin.named(spans, "GET /api/toasts/today/"),
+            zipkin.named(spans, "GET api/toasts/today/"),
         )
         assert api_view["parentId"] == call["id"]
 
@@ -85,7 +77,7 @@ def test_the_split_gives_one_trace_and_the_dependencies_frontend_api_database(
     expected = {("frontend", "api"): 6, ("api", db_system): 15}
     deadline = time.monotonic() + 15
     while True:
-        now = dependencies(zipkin_server)
+        now = zipkin.dependencies(zipkin_server)
         added = {link: now.get(link, 0) - before.get(link, 0) for link in expected}
         if added == expected or time.monotonic() > deadline:
             break

@@ -3,14 +3,11 @@ by scripts/collector.sh (once, into the cache), run with collector/config.yaml."
 
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import requests
-
-from tests.support.servers import ROOT, free_port, skip_or_fail
+from tests.support.servers import ROOT, free_port, skip_or_fail, wait_until_healthy
 
 
 @contextmanager
@@ -39,22 +36,8 @@ def collector(zipkin: str, log: Path, **env: str) -> Iterator[str]:
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_until_healthy(f"http://127.0.0.1:{health}/", process, log)
+        wait_until_healthy("the Collector", f"http://127.0.0.1:{health}/", process, log)
         yield f"http://127.0.0.1:{otlp}"
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def _wait_until_healthy(url: str, process: subprocess.Popen, log: Path, timeout=30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the Collector exited:\n{log.read_text()[-3000:]}")
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"the Collector was not healthy within {timeout}s:\n{log.read_text()}")

@@ -6,12 +6,16 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+import requests
+
+# Shared with the benchmark and the soak: a free port, and waiting for it.
+from scripts.harness import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"  # screenshots; git-ignored
@@ -24,23 +28,27 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 30) -> None:
-    """Until something listens on `port` (a connection, not a request: a request
-    would leave a trace)."""
+def wait_until_healthy(
+    name: str,
+    url: str,
+    process: subprocess.Popen,
+    log: Path,
+    is_up: Callable[[requests.Response], bool] = lambda response: response.ok,
+    timeout: float = 90,
+) -> None:
+    """Polls `url` until `is_up(response)`; fails with the log's end if the
+    process exits or the time runs out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited:\n{log.read_text()[-3000:]}")
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+            if is_up(requests.get(url, timeout=1)):
+                return
+        except (requests.ConnectionError, ValueError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{name} was not up within {timeout}s:\n{log.read_text()[-3000:]}")
 
 
 class SiteServer:

@@ -14,7 +14,7 @@ from pathlib import Path
 import requests
 
 from tests.support.http import traceresponse
-from tests.support.servers import ROOT, free_port, skip_or_fail
+from tests.support.servers import ROOT, free_port, skip_or_fail, wait_until_healthy
 
 ZIPKIN_SCRIPT = ROOT / "scripts" / "zipkin.sh"
 
@@ -94,25 +94,13 @@ def zipkin_server(log: Path) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_healthy(url, process, log)
+        wait_until_healthy(
+            "Zipkin", f"{url}/health", process, log, is_up=lambda r: r.json().get("status") == "UP"
+        )
         yield url
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def _wait_until_healthy(url: str, process: subprocess.Popen, log: Path, timeout=90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"Zipkin exited:\n{log.read_text()[-3000:]}")
-        try:
-            if requests.get(f"{url}/health", timeout=1).json().get("status") == "UP":
-                return
-        except (requests.ConnectionError, ValueError):
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"Zipkin was not UP within {timeout}s:\n{log.read_text()[-3000:]}")
 
 
 def fetch_trace(zipkin: str, trace_id: str, until=lambda spans: True, timeout=15) -> list[dict]:
