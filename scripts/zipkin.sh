@@ -103,6 +103,7 @@ archive() { echo "$CACHE/zipkin-server-$VERSION-java$JAVA_VERSION.jsa"; }
 
 unpack() {
   [[ -f "$UNPACKED" ]] && return 0
+  ((${VERSION%%.*} >= 3)) || return 1 # Spring Boot 3's tool; older jars would just run
   local tmp
   tmp="$(mktemp -d "$CACHE/unpack.XXXXXX")"
   if java -Djarmode=tools -jar "$JAR" extract --destination "$tmp/app" >/dev/null 2>&1; then
