@@ -11,7 +11,6 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from typing import NamedTuple
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
@@ -138,20 +137,6 @@ def db_system(server_database) -> str:
     return "postgresql" if server_database.startswith("postgres") else "sqlite"
 
 
-def _servers(kind, base_env: dict, tmp_path) -> Iterator[Callable[..., object]]:
-    """A factory of `kind` servers with `base_env` and more; stops them all after."""
-    started = []
-
-    def start(**env: str):
-        server = kind({**base_env, **env}, tmp_path / f"{kind.__name__}-{len(started)}.log")
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-
-
 @pytest.fixture
 def site_server(server_database, tmp_path) -> Iterator[Callable[..., servers.SiteServer]]:
     """A factory: starts `manage.py runserver` with extra environment variables,
@@ -162,7 +147,7 @@ def site_server(server_database, tmp_path) -> Iterator[Callable[..., servers.Sit
         "DATABASE_URL": server_database,
         "OTEL_BSP_SCHEDULE_DELAY": "100",  # ms: spans reach Zipkin quickly
     }
-    yield from _servers(servers.SiteServer, env, tmp_path)
+    yield from servers.started(servers.SiteServer, env, tmp_path)
 
 
 @pytest.fixture
@@ -170,7 +155,7 @@ def gunicorn_site(server_database, tmp_path) -> Iterator[Callable[..., servers.G
     """A factory: the site under gunicorn, as in production, with extra environment."""
     servers.clear_cache(server_database)
     env = {**os.environ, "DATABASE_URL": server_database}
-    yield from _servers(servers.GunicornSite, env, tmp_path)
+    yield from servers.started(servers.GunicornSite, env, tmp_path)
 
 
 @pytest.fixture
@@ -179,22 +164,19 @@ def untraced_site(site_server) -> servers.SiteServer:
     return site_server(OTEL_TRACES_EXPORTER="none")
 
 
-class Split(NamedTuple):
-    frontend: servers.SiteServer
-    api: servers.SiteServer
-
-
 @pytest.fixture
-def split(site_server) -> Callable[..., Split]:
+def split(site_server) -> Callable[..., servers.Split]:
     """A factory: starts the api, then the frontend that calls it. `both` goes to
     both processes, `api_env` and `frontend_env` to one each."""
 
-    def start(api_env: dict | None = None, frontend_env: dict | None = None, **both: str) -> Split:
+    def start(
+        api_env: dict | None = None, frontend_env: dict | None = None, **both: str
+    ) -> servers.Split:
         api = site_server(TOASTSITE_ROLE="api", **both, **(api_env or {}))
         frontend = site_server(
             TOASTSITE_ROLE="frontend", TOAST_API_URL=api.url, **both, **(frontend_env or {})
         )
-        return Split(frontend, api)
+        return servers.Split(frontend, api)
 
     return start
 
@@ -236,26 +218,19 @@ def collector(zipkin_server, tmp_path) -> Callable[..., str]:
         yield start
 
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-
-
 @pytest.fixture(scope="session")
 def chromium():
     """Debian's Chromium, driven by Playwright (its own browser download fails here)."""
-    if not shutil.which(CHROMIUM):
-        servers.skip_or_fail(f"Chromium is not installed at {CHROMIUM}")
+    path = "/usr/bin/chromium"
+    if not shutil.which(path):
+        servers.skip_or_fail(f"Chromium is not installed at {path}")
+    # No background networking: its calls to the outside would be refused here.
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+    args += ["--disable-component-update", "--no-first-run"]
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=path, args=args)
         yield browser
         browser.close()
 

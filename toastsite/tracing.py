@@ -1,10 +1,12 @@
-"""All of toastsite's OpenTelemetry setup, in one place.
+"""toastsite's OpenTelemetry setup, in one place.
 
 `setup()` runs once in each serving process, from wsgi.py and asgi.py: that
 covers runserver's serving child and every gunicorn worker, and leaves
 `migrate`, `shell` and `test` untraced. It reads the standard OTEL_* variables
 (see settings.py) and instruments Django (server spans), requests (client
-spans) and the ORM (one span per SQL statement, with `sql_span`).
+spans) and the ORM (one span per SQL statement: sql.py). The exporters it
+chooses from OTEL_TRACES_EXPORTER are in exporters.py; logs.py puts the trace
+ids in log lines.
 """
 
 import contextlib

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -146,6 +147,25 @@ def clear_cache(url: str) -> None:
     else:
         with closing(sqlite3.connect(urlsplit(url).path)) as connection, connection:
             connection.execute(statement)
+
+
+class Split(NamedTuple):
+    frontend: SiteServer
+    api: SiteServer
+
+
+def started(kind, base_env: dict, tmp_path: Path) -> Iterator[Callable[..., object]]:
+    """A factory of `kind` servers with `base_env` and more; stops them all after."""
+    started = []
+
+    def start(**env: str):
+        server = kind({**base_env, **env}, tmp_path / f"{kind.__name__}-{len(started)}.log")
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 def migrate(url: str) -> None:
