@@ -42,7 +42,7 @@ API = "http://127.0.0.1:8001"
 ZIPKIN = "http://127.0.0.1:9411"
 PORTS = (8000, 8001, 9411)  # fixed by compose.yaml
 UP_TIMEOUT = 600  # s: the first build installs the requirements
-IDLE = 20  # s without requests, while the healthchecks keep probing
+IDLE = 60  # s without requests (an idle minute), while the healthchecks keep probing
 
 LOG_PROBLEM = re.compile(r"\bERROR\b|Traceback|Cannot export spans|[Dd]ropped")
 T = TypeVar("T")
