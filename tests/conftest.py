@@ -137,25 +137,34 @@ def db_system(server_database) -> str:
     return "postgresql" if server_database.startswith("postgres") else "sqlite"
 
 
-@pytest.fixture
-def site_server(server_database, tmp_path) -> Iterator[Callable[..., servers.SiteServer]]:
-    """A factory: starts `manage.py runserver` with extra environment variables,
-    stops it after the test."""
-    servers.clear_cache(server_database)  # the limits count anew in each test
-    env = {
+@pytest.fixture(scope="session")
+def server_env(server_database) -> Iterator[dict[str, str]]:
+    """The environment of the site's server processes: the servers' database, and
+    spans sent to a receiver of the tests' own unless a test says where. The
+    default, localhost:9411, may be your own Zipkin, which tests must not fill."""
+    receiver = zipkin.ZipkinReceiver()
+    yield {
         **os.environ,
         "DATABASE_URL": server_database,
-        "OTEL_BSP_SCHEDULE_DELAY": "100",  # ms: spans reach Zipkin quickly
+        "OTEL_EXPORTER_ZIPKIN_ENDPOINT": receiver.endpoint,
     }
+    receiver.close()
+
+
+@pytest.fixture
+def site_server(server_env, tmp_path) -> Iterator[Callable[..., servers.SiteServer]]:
+    """A factory: starts `manage.py runserver` with extra environment variables,
+    stops it after the test."""
+    servers.clear_cache(server_env["DATABASE_URL"])  # the limits count anew in each test
+    env = {**server_env, "OTEL_BSP_SCHEDULE_DELAY": "100"}  # ms: spans arrive quickly
     yield from servers.started(servers.SiteServer, env, tmp_path)
 
 
 @pytest.fixture
-def gunicorn_site(server_database, tmp_path) -> Iterator[Callable[..., servers.GunicornSite]]:
+def gunicorn_site(server_env, tmp_path) -> Iterator[Callable[..., servers.GunicornSite]]:
     """A factory: the site under gunicorn, as in production, with extra environment."""
-    servers.clear_cache(server_database)
-    env = {**os.environ, "DATABASE_URL": server_database}
-    yield from servers.started(servers.GunicornSite, env, tmp_path)
+    servers.clear_cache(server_env["DATABASE_URL"])
+    yield from servers.started(servers.GunicornSite, server_env, tmp_path)
 
 
 @pytest.fixture

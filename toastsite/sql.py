@@ -64,6 +64,8 @@ def summarize(sql: str) -> tuple[list[str], list[str]]:
 
     >>> summarize('SELECT "t"."id" FROM "toasts_toast" INNER JOIN "toasts_rating" ON ...')
     (['SELECT'], ['toasts_toast', 'toasts_rating'])
+    >>> summarize('SAVEPOINT "s1_x1"')
+    (['SAVEPOINT'], [])
     """
     operations: list[str] = []
     tables: list[str] = []
@@ -74,4 +76,6 @@ def summarize(sql: str) -> tuple[list[str], list[str]]:
             operations.append(operation.upper())
         if table and table not in tables:
             tables.append(table)
+    if not operations and sql.strip():  # BEGIN, SAVEPOINT, SET ...: the first word
+        operations.append(sql.split(None, 1)[0].upper())
     return operations, tables

@@ -117,7 +117,9 @@ def test_step_4_propagation_joins_the_services_in_one_trace(
     visitor, split, to_zipkin, zipkin, page
 ):
     frontend, _ = split(**to_zipkin)
-    spans = zipkin.trace(visitor.get(f"{frontend.url}/"), spans_at_least=10)
+    response = visitor.get(f"{frontend.url}/")
+    assert response.headers["traceresponse"].endswith("-03")  # sampled, random trace id
+    spans = zipkin.trace(response, spans_at_least=10)
     assert services(spans) == {"frontend", "api"}
     call, api = named(spans, "GET /api/toasts/today/"), named(spans, "GET api/toasts/today/")
     assert api["parentId"] == call["id"]

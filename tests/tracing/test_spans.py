@@ -13,6 +13,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusC
 
 from apps.toasts.models import Toast
 from tests.support.http import traceresponse
+from toastsite import sql
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
@@ -159,3 +160,32 @@ def test_the_footer_links_the_trace_in_the_zipkin_ui(client, settings, spans):
     html = client.get(reverse("pages:week")).content.decode()
     trace_id = trace.format_trace_id(by_name(spans(), "GET toasts/").context.trace_id)
     assert f'href="http://zipkin.example:9411/zipkin/traces/{trace_id}"' in html
+
+
+@pytest.mark.parametrize(
+    ("statement", "name"),
+    [
+        (
+            'SELECT "a"."id" FROM "toasts_toast" INNER JOIN "toasts_rating" ON (x)',
+            "SELECT toasts_toast toasts_rating",
+        ),
+        (
+            'SELECT COUNT(*) FROM (SELECT "a" FROM "toasts_toast") subquery',
+            "SELECT SELECT toasts_toast",
+        ),
+        (
+            'INSERT INTO "toasts_rating" ("stars") VALUES (%s) RETURNING "toasts_rating"."id"',
+            "INSERT toasts_rating",
+        ),
+        (
+            'UPDATE "toasts_toast" SET "name" = %s WHERE "toasts_toast"."id" = %s',
+            "UPDATE toasts_toast",
+        ),
+        ('DELETE FROM "toasts_rating" WHERE "toasts_rating"."id" IN (%s)', "DELETE toasts_rating"),
+        ("BEGIN", "BEGIN"),
+        ('SAVEPOINT "s140_x1"', "SAVEPOINT"),
+    ],
+)
+def test_a_sql_span_is_named_by_its_operations_and_tables(statement, name):
+    operations, tables = sql.summarize(statement)
+    assert " ".join(operations + tables) == name

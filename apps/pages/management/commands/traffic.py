@@ -32,7 +32,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--url", default="http://127.0.0.1:8000")
-        parser.add_argument("-n", type=int, default=100, help="requests to send")
+        parser.add_argument("-n", type=int, default=100, help="requests to send (%(default)s)")
         parser.add_argument(
             "--path",
             action="append",
@@ -43,7 +43,8 @@ class Command(BaseCommand):
             "--ratings",
             type=float,
             default=0.1,
-            help="share of toast page visits that send a rating (saved for real; 0: none)",
+            help="share of toast page visits that send a rating, saved for real "
+            "(default %(default)s; 0: none)",
         )
         parser.add_argument("--concurrency", type=int, default=1)
         parser.add_argument("--timeout", type=float, default=10, help="seconds per request")
