@@ -1,5 +1,5 @@
-"""Scenarios: trouble on purpose, for the tutorial. A failing or slow API, or
-an API that makes N+1 queries, on demand.
+"""Scenarios, for the tutorial: a failing or slow API, or an API that makes
+N+1 queries, on demand.
 
 Each is off unless its SCENARIO_* setting says otherwise (see settings.py). The
 API acts on them, and says which are on in a `Scenarios` header on each of its

@@ -248,7 +248,7 @@ if ROLE != "frontend":
         }
     }
 
-# --- Scenarios: trouble on purpose, for the tutorial; all off by default ------
+# --- Scenarios: a failing, slow or wasteful API for the tutorial; all off ------
 # The API acts on them (toastsite/scenarios.py); the pages show what it says.
 # The share of API calls that fail (0 to 1; the talk used 0.25).
 SCENARIO_FAILURE_RATE = env_number("SCENARIO_FAILURE_RATE", 0.0)
