@@ -3,7 +3,7 @@
 gunicorn itself reads PORT (bind 0.0.0.0:$PORT) and WEB_CONCURRENCY (workers).
 """
 
-from toastsite import logs
+from toastsite.telemetry import logs
 
 # Threads, not just processes: the monolith's pages call the API on the same
 # server, so a page holds one thread while its API call needs another. With

@@ -42,6 +42,7 @@ from scripts.harness import (
     traced_to_zipkin,
     workers_of,
 )
+from toastsite.telemetry.links import parse_traceresponse
 
 
 @dataclass(frozen=True)
@@ -162,9 +163,9 @@ def work_per_page(env: dict, topology: str, variant: Variant, views=(5, 25)) -> 
             for _ in range(count):
                 response = session.get(f"{url}/")
                 response.raise_for_status()
-                if flags := response.headers.get("traceresponse"):  # not from the peer
-                    told += 1
-                    sampled += int(flags.rsplit("-", 1)[1], 16) & 1  # bit 0: "sampled"
+                if traced := parse_traceresponse(response.headers.get("traceresponse")):
+                    told += 1  # the peer sends none
+                    sampled += traced.sampled
         totals.append(
             sum(int(re.search(r"^totals: (\d+)", f.read_text(), re.M)[1]) for f in out.iterdir())
         )
@@ -198,7 +199,7 @@ def span_delivery(env: dict, zipkin_url: str, rate: int = 20, seconds: int = 10)
         session = requests.Session()
         for _ in range(rate * seconds):
             response = session.get(f"{url}/")
-            traces.append(response.headers["traceresponse"].split("-")[1])
+            traces.append(parse_traceresponse(response.headers["traceresponse"]).trace_id)
             time.sleep(1 / rate)
         time.sleep(7)  # a batch or two more
     per_trace = len(requests.get(f"{zipkin_url}/api/v2/trace/{traces[0]}").json())

@@ -25,15 +25,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout: float = 60) -> None:
+def wait_for_port(
+    port: int, timeout: float = 60, process: subprocess.Popen | None = None
+) -> None:
+    """Until something listens on `port` of 127.0.0.1: a TCP connection, not a
+    request, which would leave a trace. Fails if `process` exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the process for port {port} exited ({process.returncode})")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return
         except OSError:
             time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
+    raise RuntimeError(f"nothing listens on {port} after {timeout:.0f} s")
 
 
 @contextmanager

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import requests
 
-from apps.pages.management.commands.traffic import discover_pages, plan_step, visit
+from apps.pages.traffic import discover_pages, plan_step, visit
 from scripts.harness import OUT, rss_kib, site, traced_to_zipkin, workers_of
 
 

@@ -1,16 +1,21 @@
-"""Fixtures shared by the whole suite; the helpers behind them are in tests/support.
+"""Fixtures shared by the whole suite; the helpers behind them are in tests/support,
+the settings of in-process tests in tests/settings.py, test data in tests/factories.py.
 
 In-process tests trace into memory: tracing is set up once for the session,
 before any test client or live server loads Django's middleware. Tests that
-need the site as users run it start real server processes (`site_server`,
-`split`), and the end-to-end tests the real Zipkin server and Chromium.
+need the site as users run it start real server processes (`runserver_site`,
+`gunicorn_site`, `split`), each test on a database of its own; the end-to-end
+tests start the real Zipkin server and Chromium.
 """
 
+import dataclasses
 import itertools
 import os
 import shutil
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from urllib.parse import urlsplit
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
@@ -20,38 +25,30 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from tests.support import servers, zipkin
 from tests.support.collector import collector as otel_collector
 from tests.support.http import Visitor
-from toastsite import tracing
+from toastsite.telemetry.setup import setup as setup_tracing
 
 _memory = InMemorySpanExporter()
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _trace_into_memory() -> None:
-    tracing.setup(processor=SimpleSpanProcessor(_memory))
-
-
-@pytest.fixture(scope="session")
-def django_db_modify_db_settings(django_db_modify_db_settings) -> None:
-    # The live server's threads must not keep connections open past a test:
-    # PostgreSQL would refuse to drop the test database at the end.
-    from django.conf import settings
-
-    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache(request) -> None:
-    # The limits count in the cache, a table in the database: each test that
-    # may use the database starts with nothing counted. (pytest-django's own
-    # autouse fixture has opened the test database for it by now.)
-    if request.node.get_closest_marker("django_db"):
-        from django.core.cache import cache
-
-        cache.clear()
+    setup_tracing(processor=SimpleSpanProcessor(_memory))
 
 
 @pytest.fixture
-def ratings_per_minute(settings) -> Callable[[int], None]:
+def counting_cache(settings) -> None:
+    """A cache of the test's own in this process (the live server's too), where the
+    limits count ratings and failed logins; tests/settings.py counts nothing."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"test-{uuid.uuid4()}",
+        }
+    }
+
+
+@pytest.fixture
+def ratings_per_minute(settings, counting_cache) -> Callable[[int], None]:
     """Sets the API's limit on ratings in this process (the live server's too)."""
 
     def set_limit(limit: int) -> None:
@@ -60,6 +57,26 @@ def ratings_per_minute(settings) -> Callable[[int], None]:
         settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, **rates}
 
     return set_limit
+
+
+@pytest.fixture
+def scenarios(monkeypatch) -> Callable[..., None]:
+    """Switches scenarios on in this process (the live server's too), e.g.
+    `scenarios(failure_rate=1)`; they are off again after the test."""
+    from apps.scenarios import config
+
+    def switch(**knobs) -> None:
+        monkeypatch.setattr(config, "current", dataclasses.replace(config.current, **knobs))
+
+    return switch
+
+
+@pytest.fixture
+def toast():
+    """A toast of the test's own, beside the seeded week (tests/factories.py)."""
+    from tests import factories
+
+    return factories.toast_make()
 
 
 @pytest.fixture
@@ -118,12 +135,15 @@ def visitor_at() -> Iterator[Callable[[str], Visitor]]:
 
 
 @pytest.fixture(scope="session")
-def server_database(tmp_path_factory) -> Iterator[str]:
+def migrated_database(tmp_path_factory) -> Iterator[str]:
     """A migrated database for server processes, apart from pytest's test database:
-    on the PostgreSQL server of DATABASE_URL if it names one, else a SQLite file."""
+    on the PostgreSQL server of DATABASE_URL if it names one, else a SQLite file.
+    Each test's servers get a copy of it (`server_database`)."""
     url = os.environ.get("DATABASE_URL", "")
     if url.startswith("postgres"):
-        with servers.postgres_database(url, suffix="servers") as server_url:
+        name = f"{urlsplit(url).path.lstrip('/')}_servers"
+        with servers.postgres_database(url, name) as server_url:
+            servers.migrate(server_url)
             yield server_url
     else:
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'toastsite.sqlite3'}"
@@ -131,58 +151,71 @@ def server_database(tmp_path_factory) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def server_database(migrated_database, tmp_path) -> Iterator[str]:
+    """This test's servers' database: a fresh copy of the migrated one."""
+    with servers.database_copy(migrated_database, tmp_path) as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
-def db_system(server_database) -> str:
+def db_system() -> str:
     """What OpenTelemetry calls the server processes' database system."""
-    return "postgresql" if server_database.startswith("postgres") else "sqlite"
+    return "postgresql" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite"
 
 
 @pytest.fixture(scope="session")
-def server_env(server_database) -> Iterator[dict[str, str]]:
-    """The environment of the site's server processes: the servers' database, and
-    spans sent to a receiver of the tests' own unless a test says where. The
-    default, localhost:9411, may be your own Zipkin, which tests must not fill."""
+def server_env() -> Iterator[dict[str, str]]:
+    """The environment of the site's server processes: spans sent to a receiver
+    of the tests' own unless a test says where. The default, localhost:9411, may
+    be your own Zipkin, which tests must not fill."""
     receiver = zipkin.ZipkinReceiver()
-    yield {
-        **os.environ,
-        "DATABASE_URL": server_database,
-        "OTEL_EXPORTER_ZIPKIN_ENDPOINT": receiver.endpoint,
-    }
+    yield servers.site_env(OTEL_EXPORTER_ZIPKIN_ENDPOINT=receiver.endpoint)
     receiver.close()
 
 
 @pytest.fixture
-def site_server(server_env, tmp_path) -> Iterator[Callable[..., servers.SiteServer]]:
+def runserver_site(
+    server_env, server_database, tmp_path
+) -> Iterator[Callable[..., servers.SiteServer]]:
     """A factory: starts `manage.py runserver` with extra environment variables,
     stops it after the test."""
-    servers.clear_cache(server_env["DATABASE_URL"])  # the limits count anew in each test
-    env = {**server_env, "OTEL_BSP_SCHEDULE_DELAY": "100"}  # ms: spans arrive quickly
+    # OTEL_BSP_SCHEDULE_DELAY in ms: spans arrive quickly.
+    env = {**server_env, "DATABASE_URL": server_database, "OTEL_BSP_SCHEDULE_DELAY": "100"}
     yield from servers.started(servers.SiteServer, env, tmp_path)
 
 
 @pytest.fixture
-def gunicorn_site(server_env, tmp_path) -> Iterator[Callable[..., servers.GunicornSite]]:
+def gunicorn_site(
+    server_env, server_database, tmp_path
+) -> Iterator[Callable[..., servers.GunicornSite]]:
     """A factory: the site under gunicorn, as in production, with extra environment."""
-    servers.clear_cache(server_env["DATABASE_URL"])
-    yield from servers.started(servers.GunicornSite, server_env, tmp_path)
+    env = {**server_env, "DATABASE_URL": server_database}
+    yield from servers.started(servers.GunicornSite, env, tmp_path)
 
 
 @pytest.fixture
-def untraced_site(site_server) -> servers.SiteServer:
+def untraced_site(runserver_site) -> servers.SiteServer:
     """The site as a real server, exporting no spans."""
-    return site_server(OTEL_TRACES_EXPORTER="none")
+    return runserver_site(OTEL_TRACES_EXPORTER="none")
 
 
 @pytest.fixture
-def split(site_server) -> Callable[..., servers.Split]:
+def traced_site(runserver_site, zipkin_receiver) -> servers.SiteServer:
+    """The site as a real server, sending its spans to the test's `zipkin_receiver`."""
+    return runserver_site(OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint)
+
+
+@pytest.fixture
+def split(runserver_site) -> Callable[..., servers.Split]:
     """A factory: starts the api, then the frontend that calls it. `both` goes to
     both processes, `api_env` and `frontend_env` to one each."""
 
     def start(
         api_env: dict | None = None, frontend_env: dict | None = None, **both: str
     ) -> servers.Split:
-        api = site_server(TOASTSITE_ROLE="api", **both, **(api_env or {}))
-        frontend = site_server(
+        api = runserver_site(TOASTSITE_ROLE="api", **both, **(api_env or {}))
+        frontend = runserver_site(
             TOASTSITE_ROLE="frontend", TOAST_API_URL=api.url, **both, **(frontend_env or {})
         )
         return servers.Split(frontend, api)

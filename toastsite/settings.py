@@ -1,4 +1,5 @@
-"""Settings for toastsite, all read from the environment here and nowhere else.
+"""Settings for toastsite, all read from the environment here, but for the
+tutorial's scenario knobs, which live with the scenarios (apps/scenarios/config.py).
 
 See .env.example for every variable and its default.
 """
@@ -8,45 +9,16 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import TypeVar
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from toastsite import logs
-
-Number = TypeVar("Number", int, float)
+from toastsite.env import env_bool, env_list, env_number
+from toastsite.telemetry import logs
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # The one place the version is written down; spans carry it as service.version.
 VERSION = tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["project"]["version"]
-
-
-def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value.strip() == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_list(name: str, default: str) -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
-def env_number(name: str, default: Number, minimum: Number | None = None) -> Number:
-    """A number from the environment, as the type of its default."""
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        number = type(default)(value)
-    except ValueError:
-        kind = "a whole number" if isinstance(default, int) else "a number"
-        raise ImproperlyConfigured(f"{name} must be {kind}, not {value!r}.") from None
-    if minimum is not None and number < minimum:
-        raise ImproperlyConfigured(f"{name} must be {minimum} or more, not {value!r}.")
-    return number
-
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
 
@@ -86,6 +58,8 @@ INSTALLED_APPS = [
     "toastsite",
     "apps.pages",
     "apps.toasts",
+    "apps.scenarios",
+    "apps.visitors",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -109,7 +83,7 @@ MIDDLEWARE = [
     "apps.pages.middleware.ToastServiceErrorMiddleware",
 ]
 if SERVES_API:
-    MIDDLEWARE.append("toastsite.scenarios.ScenarioHeaderMiddleware")
+    MIDDLEWARE.append("apps.scenarios.api.ScenarioHeaderMiddleware")
 
 ROOT_URLCONF = "toastsite.urls"
 WSGI_APPLICATION = "toastsite.wsgi.application"
@@ -124,8 +98,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "toastsite.context_processors.trace",
-                "toastsite.context_processors.scenarios",
+                "toastsite.telemetry.links.trace_link",
+                "apps.scenarios.context_processors.banner",
             ],
         },
     },
@@ -174,7 +148,7 @@ STORAGES = {
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "apps.toasts.views.exception_handler",
+    "EXCEPTION_HANDLER": "apps.toasts.exception_handlers.exception_handler",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.BasicAuthentication",
@@ -211,17 +185,14 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"ratings": f"{RATINGS_PER_MINUTE}/mi
 
 # Failed logins one address may make (the admin's form, the API's Basic
 # authentication) before its logins are refused, even with the right password,
-# until ADMIN_LOGIN_LOCKOUT seconds after its last failure (toastsite/logins.py).
+# until ADMIN_LOGIN_LOCKOUT seconds after its last failure (apps/visitors/logins.py).
 ADMIN_LOGIN_FAILURES = env_number("ADMIN_LOGIN_FAILURES", 5, minimum=1)
 ADMIN_LOGIN_LOCKOUT = env_number("ADMIN_LOGIN_LOCKOUT", 900, minimum=1)  # seconds
-AUTHENTICATION_BACKENDS = ["toastsite.logins.LimitedModelBackend"]
+AUTHENTICATION_BACKENDS = ["apps.visitors.logins.LimitedModelBackend"]
 
-# Who the visitor is: the address a request came from, unless it came from one
-# of these proxies, whose X-Forwarded-For is then believed (toastsite/proxies.py).
-# Addresses, networks (10.0.0.0/8) or host names, which are looked up when a
-# request needs them. The default, this machine, covers the monolith, whose
-# pages call its API from here, and `make split`; compose sets the frontend's
-# host name, and behind a load balancer add the balancer's addresses.
+# Proxies whose X-Forwarded-For is believed about who the visitor is:
+# addresses, networks (10.0.0.0/8) or host names. Why and how:
+# apps/visitors/proxies.py.
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", "127.0.0.1,::1")
 for _proxy in TRUSTED_PROXIES:
     try:
@@ -247,17 +218,6 @@ if ROLE != "frontend":
             "OPTIONS": {"MAX_ENTRIES": 10_000},
         }
     }
-
-# --- Scenarios: a failing, slow or wasteful API for the tutorial; all off ------
-# The API acts on them (toastsite/scenarios.py); the pages show what it says.
-# The share of API calls that fail (0 to 1; the talk used 0.25).
-SCENARIO_FAILURE_RATE = env_number("SCENARIO_FAILURE_RATE", 0.0)
-if not 0 <= SCENARIO_FAILURE_RATE <= 1:
-    raise ImproperlyConfigured("SCENARIO_FAILURE_RATE must be between 0 and 1.")
-# Extra time each API call takes, in milliseconds.
-SCENARIO_LATENCY_MS = env_number("SCENARIO_LATENCY_MS", 0)
-# Load the toasts' ingredients and ratings one query per toast: the N+1 problem.
-SCENARIO_N_PLUS_ONE = env_bool("SCENARIO_N_PLUS_ONE", False)
 
 # --- Tracing ------------------------------------------------------------------
 # Standard OpenTelemetry variables. The SDK itself reads the others:

@@ -7,12 +7,12 @@ from django.template import loader
 from django.views.decorators.csrf import requires_csrf_token
 from django.views.decorators.http import require_safe
 
-from toastsite import tracing
+from toastsite.telemetry.links import trace_links
 
 
 @requires_csrf_token
 def server_error(request: HttpRequest) -> HttpResponse:
-    links = tracing.trace_links()
+    links = trace_links()
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Server error.", **links}, status=500)
     # Rendered without context processors, since one of them may be what failed.
@@ -23,7 +23,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
 @require_safe
 def health(request: HttpRequest) -> JsonResponse:
     """For load balancers and compose's healthchecks: cheap, and never traced
-    (OTEL_PYTHON_DJANGO_EXCLUDED_URLS, see tracing.py). The roles that own the
+    (OTEL_PYTHON_DJANGO_EXCLUDED_URLS in settings.py). The roles that own the
     database check that it answers."""
     if settings.SERVES_API:
         try:

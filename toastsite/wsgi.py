@@ -4,10 +4,11 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-from toastsite import tracing
+from toastsite.telemetry.http import with_request_uri
+from toastsite.telemetry.setup import setup
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "toastsite.settings")
 
 # Before Django loads its middleware: instrumenting Django adds one.
-tracing.setup()
-application = tracing.with_request_uri(get_wsgi_application())
+setup()
+application = with_request_uri(get_wsgi_application())

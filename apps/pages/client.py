@@ -19,7 +19,8 @@ from django.conf import settings
 from django.http import Http404, HttpRequest
 from requests.adapters import HTTPAdapter
 
-from toastsite import scenarios, tracing
+from apps.scenarios.api import HEADER as SCENARIOS_HEADER
+from toastsite.telemetry.http import outbound_route
 
 
 class ToastServiceUnavailable(Exception):
@@ -95,12 +96,8 @@ def rate(request: HttpRequest, pk: int, *, stars: int, comment: str, key: uuid.U
 
 def forwarded_for(request: HttpRequest) -> str:
     """X-Forwarded-For for a call on a visitor's behalf, as a proxy writes it: the
-    header we got, if any, with the address we got the request from appended.
-
-    The API believes it only because it comes from a trusted proxy (us), and only
-    up to the first address that is not one (toastsite/proxies.py): what the
-    visitor wrote into the header themselves stays to the left of that.
-    """
+    header we got, if any, with the address we got the request from appended
+    (why the API believes it: apps/visitors/proxies.py)."""
     remote = request.META.get("REMOTE_ADDR", "")
     received = request.META.get("HTTP_X_FORWARDED_FOR", "").strip()
     return f"{received}, {remote}" if received else remote
@@ -112,14 +109,14 @@ def _call(
     """Call the API at `route` (a template like "toasts/{id}/") and return its JSON."""
     url = f"{_api_base(request)}/api/{route.format(id=pk)}"
     try:
-        with tracing.outbound_route(f"/api/{route}"):
+        with outbound_route(f"/api/{route}"):
             response = _session.request(method, url, timeout=settings.TOAST_API_TIMEOUT, **kwargs)
     except requests.RequestException as exc:
         # A connect timeout is a ConnectionError too: the request never got there.
         cause = "connection" if isinstance(exc, requests.ConnectionError) else "timeout"
         raise ToastServiceUnavailable(f"{method} {url} failed: {exc}", cause=cause) from exc
-    # What the API says about its scenarios, for the banner (toastsite/scenarios.py).
-    request.api_scenarios = response.headers.get(scenarios.HEADER, "")
+    # What the API says about its scenarios, for the banner (apps/scenarios/).
+    request.api_scenarios = response.headers.get(SCENARIOS_HEADER, "")
 
     if response.status_code == 404:
         raise ToastNotFound(f"{method} {url}: not found")

@@ -24,4 +24,4 @@ class ToastServiceErrorMiddleware:
         # The page's own span shows why it failed, beside the failed client span.
         trace.get_current_span().record_exception(exception)
         context = {"cause": exception.cause, "reached": exception.reached}
-        return render(request, "503.html", context, status=503)
+        return render(request, "pages/503.html", context, status=503)

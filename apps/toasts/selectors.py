@@ -1,19 +1,19 @@
-"""Reads of the toast data, shared by the API views."""
+"""Reads of the toast data, shared by the API views; writes are in services.py."""
 
 from datetime import date
 
-from django.conf import settings
 from django.db.models import Avg, Count, QuerySet
 from opentelemetry import trace
 
+from apps.scenarios import config as scenarios
 from apps.toasts.models import Toast
 
 tracer = trace.get_tracer(__name__)
 
 
-def toasts_with_ratings() -> QuerySet[Toast]:
+def toast_list() -> QuerySet[Toast]:
     """Toasts with their ingredients and rating summary, in a fixed number of queries."""
-    if settings.SCENARIO_N_PLUS_ONE:
+    if scenarios.current.n_plus_one:
         # The N+1 scenario: without prefetch and annotation, each toast's
         # ingredients and ratings cost a query of their own.
         return Toast.objects.order_by("weekday", "name")
@@ -25,14 +25,14 @@ def toasts_with_ratings() -> QuerySet[Toast]:
     )
 
 
-def toast_of_the_day(*, on: date) -> Toast | None:
+def toast_choose(*, on: date) -> Toast | None:
     """The toast served on the weekday of `on`, or None if that day has none.
 
     Its own span shows this business step in the trace, with the week it chose
     from as an event: the twin of the talk's `Toasts = [...]` span log.
     """
     with tracer.start_as_current_span("choose toast of the day") as span:
-        week = list(toasts_with_ratings())
+        week = list(toast_list())
         span.add_event("Toasts", {"toasts": [f"{t.name} {t.get_weekday_display()}" for t in week]})
         span.set_attribute("toast.date", on.isoformat())
         toast = next((t for t in week if t.weekday == on.weekday()), None)

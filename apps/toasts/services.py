@@ -3,8 +3,8 @@
 import uuid
 
 from django.db import IntegrityError, transaction
-from rest_framework.exceptions import ValidationError
 
+from apps.toasts.exceptions import ApplicationError
 from apps.toasts.models import Rating, Toast
 
 
@@ -15,7 +15,7 @@ def rating_create(
 
     Returns the rating and whether it is new. A key already saved returns the
     rating saved with it, so a client may send the same rating again safely;
-    a key already used for another toast is a ValidationError.
+    a key already used for another toast is an ApplicationError.
     """
     if idempotency_key and (saved := _saved_with(idempotency_key, toast)):
         return saved, False
@@ -35,5 +35,7 @@ def rating_create(
 def _saved_with(key: uuid.UUID, toast: Toast) -> Rating | None:
     rating = Rating.objects.filter(idempotency_key=key).first()
     if rating is not None and rating.toast_id != toast.pk:
-        raise ValidationError({"Idempotency-Key": "Already used for a rating of another toast."})
+        raise ApplicationError(
+            "Already used for a rating of another toast.", field="Idempotency-Key"
+        )
     return rating

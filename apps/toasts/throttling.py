@@ -11,12 +11,12 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 
-from toastsite.proxies import client_address
+from apps.visitors.proxies import client_address
 
 
 class VisitorRateThrottle(ScopedRateThrottle):
     """ScopedRateThrottle for writes, counting each visitor by their address as
-    toastsite.proxies finds it. Reads are never counted."""
+    apps.visitors.proxies finds it. Reads are never counted."""
 
     def allow_request(self, request: HttpRequest, view) -> bool:
         if request.method in SAFE_METHODS:

@@ -10,9 +10,9 @@ pytestmark = pytest.mark.e2e
 
 
 def test_the_footer_link_opens_the_pages_trace_in_the_zipkin_ui(
-    page, site_server, to_zipkin, zipkin_server
+    page, runserver_site, to_zipkin, zipkin_server
 ):
-    site = site_server(**to_zipkin)
+    site = runserver_site(**to_zipkin)
     ARTIFACTS.mkdir(exist_ok=True)
     page.goto(f"{site.url}/")
     assert page.locator(".today h1").inner_text()

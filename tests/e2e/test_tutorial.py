@@ -67,8 +67,8 @@ class Zipkin:
         page.screenshot(path=SHOTS / f"{name}.png")
 
 
-def test_step_1_no_tracing_nothing_reaches_zipkin(visitor, site_server, to_zipkin, zipkin, page):
-    site = site_server(OTEL_SDK_DISABLED="true", **to_zipkin)
+def test_step_1_no_tracing_nothing_reaches_zipkin(visitor, runserver_site, to_zipkin, zipkin, page):
+    site = runserver_site(OTEL_SDK_DISABLED="true", **to_zipkin)
     response = visitor.get(f"{site.url}/")
     assert response.status_code == 200
     assert "traceresponse" not in response.headers
@@ -172,10 +172,10 @@ def test_step_5_failures_found_by_tag_and_read_in_the_trace(
 
 
 def test_step_6_n_plus_one_is_a_ladder_of_selects_and_its_fix(
-    visitor, site_server, to_zipkin, zipkin, page
+    visitor, runserver_site, to_zipkin, zipkin, page
 ):
     def selects_of_week_page(**env) -> tuple[Counter, str]:
-        site = site_server(**to_zipkin, **env)
+        site = runserver_site(**to_zipkin, **env)
         spans = zipkin.trace(visitor.get(f"{site.url}/toasts/"), spans_at_least=4)
         api = named(spans, "GET api/toasts/")
         sql = [s for s in spans if s.get("parentId") == api["id"]]
@@ -201,9 +201,9 @@ def test_step_6_n_plus_one_is_a_ladder_of_selects_and_its_fix(
 
 
 def test_step_7_monolith_and_services_same_page_two_shapes(
-    visitor, site_server, split, to_zipkin, zipkin, page, db_system
+    visitor, runserver_site, split, to_zipkin, zipkin, page, db_system
 ):
-    monolith = site_server(**to_zipkin)
+    monolith = runserver_site(**to_zipkin)
     one = zipkin.trace(visitor.get(f"{monolith.url}/"), spans_at_least=10)
     frontend, _ = split(**to_zipkin)
     two = zipkin.trace(visitor.get(f"{frontend.url}/"), spans_at_least=10)

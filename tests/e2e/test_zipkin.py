@@ -5,16 +5,17 @@ import time
 import pytest
 import requests
 
+from apps.pages.traffic import post_rating
 from tests.support import zipkin
-from tests.support.http import post_rating, traceresponse
+from tests.support.http import traceresponse
 
 pytestmark = pytest.mark.e2e
 
 
 def test_spans_carry_todays_attribute_names_and_none_deprecated(
-    visitor, site_server, to_zipkin, zipkin_server, db_system
+    visitor, runserver_site, to_zipkin, zipkin_server, db_system
 ):
-    site = site_server(**to_zipkin)
+    site = runserver_site(**to_zipkin)
     response = post_rating(visitor, f"{site.url}/toasts/1/", stars=4)  # a rating, through a page
     assert response.status_code == 302
     spans = zipkin.fetch_trace(zipkin_server, traceresponse(response).trace_id)
@@ -42,9 +43,9 @@ def test_spans_carry_todays_attribute_names_and_none_deprecated(
 
 
 def test_zipkin_lists_the_service_and_its_span_names(
-    visitor, site_server, to_zipkin, zipkin_server
+    visitor, runserver_site, to_zipkin, zipkin_server
 ):
-    site = site_server(**to_zipkin)
+    site = runserver_site(**to_zipkin)
     response = visitor.get(f"{site.url}/toasts/")
     trace_id = traceresponse(response).trace_id
     zipkin.fetch_trace(zipkin_server, trace_id, until=lambda spans: len(spans) >= 4)

@@ -12,8 +12,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.pages.traffic import form_field
 from apps.toasts.models import Rating, Toast
-from toastsite.management.commands.runserver import NoDelayWSGIServer
+from tests.factories import rating_make
+from tests.support.polling import eventually
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
@@ -23,7 +25,7 @@ pytestmark = [
 
 def test_home_shows_the_toast_of_the_day_and_the_week_with_ratings(client):
     today = Toast.objects.get(weekday=timezone.localdate().weekday())
-    Rating.objects.create(toast=Toast.objects.get(name="Ham"), stars=4)
+    rating_make(toast=Toast.objects.exclude(pk=today.pk).first(), stars=4)
     response = client.get(reverse("pages:home"))
     assert response.status_code == 200
     assert response.context["today"]["name"] == today.name
@@ -46,16 +48,14 @@ def test_week_lists_the_toasts_with_ingredients(client):
     assert "Basil, Mozzarella, Olive oil, Toast bread, Tomato" in html
 
 
-def test_toast_page_has_a_csrf_protected_rating_form(client):
-    toast = Toast.objects.get(name="Avocado")
+def test_toast_page_has_a_csrf_protected_rating_form(client, toast):
     html = client.get(reverse("pages:toast", args=[toast.pk])).content.decode()
-    assert "Crushed avocado" in html
+    assert toast.description in html
     assert 'name="csrfmiddlewaretoken"' in html
     assert 'name="stars"' in html
 
 
-def test_rating_form_posts_to_the_api_and_redirects_back_with_a_message(client):
-    toast = Toast.objects.get(name="Avocado")
+def test_rating_form_posts_to_the_api_and_redirects_back_with_a_message(client, toast):
     url = reverse("pages:toast", args=[toast.pk])
     response = client.post(url, {"stars": 4, "comment": "Crunchy"}, follow=True)
     assert response.redirect_chain == [(url, 302)]
@@ -63,8 +63,7 @@ def test_rating_form_posts_to_the_api_and_redirects_back_with_a_message(client):
     assert toast.ratings.get().comment == "Crunchy"
 
 
-def test_rating_form_needs_a_csrf_token():
-    toast = Toast.objects.get(name="Avocado")
+def test_rating_form_needs_a_csrf_token(toast):
     response = Client(enforce_csrf_checks=True).post(
         reverse("pages:toast", args=[toast.pk]), {"stars": 4}
     )
@@ -72,8 +71,7 @@ def test_rating_form_needs_a_csrf_token():
     assert not Rating.objects.exists()
 
 
-def test_invalid_rating_shows_the_form_again_and_saves_nothing(client):
-    toast = Toast.objects.get(name="Avocado")
+def test_invalid_rating_shows_the_form_again_and_saves_nothing(client, toast):
     response = client.post(reverse("pages:toast", args=[toast.pk]), {"stars": 9})
     assert response.status_code == 400
     assert "Select a valid choice" in response.content.decode()
@@ -114,24 +112,23 @@ def test_api_not_answering_in_time_gives_the_503_page(client, settings):
     assert "it did not answer in time." in response.content.decode()
 
 
-def test_an_api_error_gives_the_503_page_that_says_so(settings):
-    settings.SCENARIO_FAILURE_RATE = 1  # every API call answers 500
+def test_an_api_error_gives_the_503_page_that_says_so(scenarios):
+    scenarios(failure_rate=1)  # every API call answers 500
     response = Client(raise_request_exception=False).get(reverse("pages:week"))
     assert response.status_code == 503
     assert "it answered with an error." in response.content.decode()
 
 
 @pytest.mark.parametrize("page", ["pages:home", "pages:week", "pages:toast"])
-def test_pages_answer_head_like_get_without_a_body(client, page):
-    args = [Toast.objects.get(name="Ham").pk] if page == "pages:toast" else []
+def test_pages_answer_head_like_get_without_a_body(client, page, toast):
+    args = [toast.pk] if page == "pages:toast" else []
     response = client.head(reverse(page, args=args))
     assert response.status_code == 200
     assert response.content == b""
 
 
-def test_rating_while_the_api_is_down_says_it_was_not_saved(client, settings):
+def test_rating_while_the_api_is_down_says_it_was_not_saved(client, settings, toast):
     settings.TOAST_API_URL = "http://127.0.0.1:9"  # discard port: closed
-    toast = Toast.objects.get(name="Avocado")
     response = client.post(reverse("pages:toast", args=[toast.pk]), {"stars": 4})
     assert response.status_code == 503
     html = response.content.decode()
@@ -139,29 +136,27 @@ def test_rating_while_the_api_is_down_says_it_was_not_saved(client, settings):
     assert "Send it again" in html
 
 
-def test_the_rating_form_carries_a_new_idempotency_key_each_time(client):
-    url = reverse("pages:toast", args=[Toast.objects.get(name="Avocado").pk])
-    keys = {form_key(client.get(url).content.decode()) for _ in range(2)}
+def test_the_rating_form_carries_a_new_idempotency_key_each_time(client, toast):
+    url = reverse("pages:toast", args=[toast.pk])
+    keys = {form_field(client.get(url).content.decode(), "key") for _ in range(2)}
     assert len(keys) == 2
     assert all(uuid.UUID(key) for key in keys)
 
 
-def test_a_rating_form_sent_twice_is_saved_once(client):
-    toast = Toast.objects.get(name="Avocado")
+def test_a_rating_form_sent_twice_is_saved_once(client, toast):
     url = reverse("pages:toast", args=[toast.pk])
-    key = form_key(client.get(url).content.decode())
+    key = form_field(client.get(url).content.decode(), "key")
     for _ in range(2):
         assert client.post(url, {"stars": 4, "key": key}).status_code == 302
     assert toast.ratings.count() == 1
 
 
 def test_a_rating_the_api_saved_after_the_page_gave_up_is_counted_once_when_sent_again(
-    client, settings
+    client, settings, scenarios, toast
 ):
-    toast = Toast.objects.get(name="Avocado")
     url = reverse("pages:toast", args=[toast.pk])
-    key = form_key(client.get(url).content.decode())
-    settings.SCENARIO_LATENCY_MS = 600  # the API saves it, but after the page's timeout
+    key = form_field(client.get(url).content.decode(), "key")
+    scenarios(latency_ms=600)  # the API saves it, but after the page's timeout
     settings.TOAST_API_TIMEOUT = (2, 0.2)
     response = client.post(url, {"stars": 4, "comment": "Again", "key": key})
     html = response.content.decode()
@@ -169,21 +164,18 @@ def test_a_rating_the_api_saved_after_the_page_gave_up_is_counted_once_when_sent
     assert "Your rating may not have been saved" in html
     assert f'<input type="hidden" name="key" value="{key}">' in html
     assert "Send it again" in html
-    deadline = time.monotonic() + 5
-    while not toast.ratings.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-
+    eventually(toast.ratings.exists, "the API to save the rating", timeout=5)
     assert toast.ratings.count() == 1  # saved by the API all the same
 
-    settings.SCENARIO_LATENCY_MS, settings.TOAST_API_TIMEOUT = 0, (2, 5)
+    scenarios(latency_ms=0)
+    settings.TOAST_API_TIMEOUT = (2, 5)
     resent = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', html))
     assert client.post(url, resent).status_code == 302
     assert toast.ratings.get().comment == "Again"
 
 
-def test_the_api_limits_ratings_per_visitor_and_the_form_says_so(client, ratings_per_minute):
+def test_the_api_limits_ratings_per_visitor_and_the_form_says_so(client, ratings_per_minute, toast):
     ratings_per_minute(2)
-    toast = Toast.objects.get(name="Avocado")
     url = reverse("pages:toast", args=[toast.pk])
     statuses = [client.post(url, {"stars": 3}).status_code for _ in range(3)]
     assert statuses == [302, 302, 429]
@@ -198,10 +190,6 @@ def test_the_api_limits_ratings_per_visitor_and_the_form_says_so(client, ratings
     assert other.status_code == 302
 
 
-def form_key(html: str) -> str:
-    return re.search(r'name="key" value="([^"]+)"', html)[1]
-
-
 def test_admin_requires_login(client):
     response = client.get(reverse("admin:toasts_toast_changelist"))
     assert response.status_code == 302
@@ -210,11 +198,3 @@ def test_admin_requires_login(client):
     html = client.get(reverse("admin:toasts_toast_changelist")).content.decode()
     assert "Hawaii" in html
     assert "By weekday" in html
-
-
-def test_runserver_sends_responses_without_nagle_delay():
-    server = NoDelayWSGIServer(("127.0.0.1", 0), None)
-    with server, socket.create_connection(server.server_address):
-        connection, _ = server.get_request()
-        with connection:
-            assert connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)

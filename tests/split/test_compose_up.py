@@ -22,18 +22,21 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urljoin
 
 import pytest
 import requests
 
+from apps.pages.traffic import post_rating
+from tests.support.http import traceresponse
+from tests.support.polling import eventually
+from tests.support.servers import ARTIFACTS, ROOT, skip_or_fail
+
 pytestmark = pytest.mark.compose
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts" / "compose-up"
+COMPOSE_ARTIFACTS = ARTIFACTS / "compose-up"
 # A project of its own (containers, network, volume, images), beside any of
 # the reader's, and removed with all of them at the end.
 PROJECT = f"toastsite-test-{secrets.token_hex(4)}"
@@ -45,17 +48,9 @@ UP_TIMEOUT = 600  # s: the first build installs the requirements
 IDLE = 60  # s without requests (an idle minute), while the healthchecks keep probing
 
 LOG_PROBLEM = re.compile(r"\bERROR\b|Traceback|Cannot export spans|[Dd]ropped")
-T = TypeVar("T")
 
 
 # --- Helpers --------------------------------------------------------------------------
-
-
-def unavailable(reason: str) -> None:
-    """Skip, or fail under CI, where the stack must run."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set: .ci/compose/prepare should have seen to it)")
-    pytest.skip(reason)
 
 
 def compose_command() -> list[str] | None:
@@ -88,21 +83,6 @@ def compose_projects_on(ports: list[int]) -> set[str]:
     return set(listed.stdout.split())
 
 
-def wait_for(what: str, check: Callable[[], T], timeout: float = 60, every: float = 1) -> T:
-    """Call check() until it returns something true, and return that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = check()
-        except (requests.RequestException, ValueError):
-            result = None
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"waited {timeout:.0f} s for {what}")
-        time.sleep(every)
-
-
 def zipkin(path: str, **params: Any) -> Any:
     response = requests.get(f"{ZIPKIN}/api/v2/{path}", params=params, timeout=10)
     response.raise_for_status()
@@ -111,11 +91,6 @@ def zipkin(path: str, **params: Any) -> Any:
 
 def all_traces() -> list[list[dict]]:
     return zipkin("traces", limit=10_000, lookback=24 * 3600 * 1000)
-
-
-def trace_id(response: requests.Response) -> str:
-    """The trace id of a page, from its `traceresponse` header (W3C)."""
-    return response.headers["traceresponse"].split("-")[1]
 
 
 def db_system(span: dict) -> str | None:
@@ -128,13 +103,6 @@ def span_paths(span: dict) -> str:
     tags = span.get("tags", {})
     keys = ("http.route", "http.target", "url.path", "http.url", "url.full")
     return " ".join([span.get("name", ""), *(tags.get(key, "") for key in keys)])
-
-
-def hidden_input(html: str, name: str) -> str:
-    match = re.search(rf'<input[^>]*name="{name}"[^>]*>', html)
-    assert match, f"no {name} field in the form"
-    value = re.search(r'value="([^"]*)"', match.group(0))
-    return value.group(1) if value else ""
 
 
 class Stack:
@@ -171,7 +139,7 @@ class Stack:
             self.run("up", "-d", "--build", *wait, timeout=UP_TIMEOUT + 60)
         else:
             self.run("up", "-d", "--build", timeout=UP_TIMEOUT)
-            wait_for("every service to be healthy", self.healthy, timeout=UP_TIMEOUT)
+            eventually(self.healthy, "every service to be healthy", timeout=UP_TIMEOUT, every=1)
         return time.monotonic() - started
 
     def healthy(self) -> bool:
@@ -207,25 +175,25 @@ class Stack:
 def stack() -> Iterator[Stack]:
     command = compose_command()
     if command is None:
-        unavailable("Docker Compose is not installed (see .ci/compose/prepare)")
+        skip_or_fail("Docker Compose is not installed (see .ci/compose/prepare)")
     if (
         not shutil.which("docker")
         or subprocess.run(["docker", "info"], capture_output=True).returncode
     ):
-        unavailable("the Docker daemon is not running (see .ci/compose/prepare)")
+        skip_or_fail("the Docker daemon is not running (see .ci/compose/prepare)")
     busy = [port for port in PORTS if port_in_use(port)]
     if busy:
         projects = sorted(compose_projects_on(busy))
         by = f" by compose projects {projects} (`docker compose -p NAME down`)" if projects else ""
-        unavailable(f"compose.yaml publishes 8000, 8001 and 9411; {busy} in use here{by}")
+        skip_or_fail(f"compose.yaml publishes 8000, 8001 and 9411; {busy} in use here{by}")
     stack = Stack(command)
     try:
         seconds = stack.up()
         print(f"compose up: healthy after {seconds:.0f} s")
         yield stack
     finally:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        (ARTIFACTS / "compose.log").write_text(stack.logs())
+        COMPOSE_ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (COMPOSE_ARTIFACTS / "compose.log").write_text(stack.logs())
         stack.down("--volumes", "--rmi", "local")
 
 
@@ -244,19 +212,7 @@ def rating(stack, visits) -> dict[str, Any]:
     """A 4-star rating sent through the toast page's form, as a browser would."""
     url = visits["toast"].url
     browser = requests.Session()
-    form = browser.get(url, timeout=10)
-    sent = browser.post(
-        url,
-        data={
-            "csrfmiddlewaretoken": hidden_input(form.text, "csrfmiddlewaretoken"),
-            "key": hidden_input(form.text, "key"),
-            "stars": "4",
-            "comment": "Rated by test_compose_up",
-        },
-        headers={"Referer": url},
-        allow_redirects=False,
-        timeout=10,
-    )
+    sent = post_rating(browser, url, timeout=10, stars="4", comment="Rated by test_compose_up")
     after = browser.get(urljoin(url, sent.headers.get("Location", url)), timeout=10)
     toast_id = int(re.search(r"/toasts/(\d+)/", url).group(1))
     return {"url": url, "toast_id": toast_id, "sent": sent, "after": after}
@@ -269,7 +225,9 @@ def test_the_pages_answer(visits):
     for path, page in visits.items():
         assert page.status_code == 200, (path, page.status_code, page.text[:500])
         assert "text/html" in page.headers["Content-Type"]
-    assert "trace" in visits["toast"].text.lower()  # the footer's link to Zipkin
+        # The footer links to the page's own trace in Zipkin's UI.
+        trace_link = f'href="http://localhost:9411/zipkin/traces/{traceresponse(page).trace_id}"'
+        assert trace_link in page.text, path
 
 
 def test_a_rating_sent_through_the_form_is_saved(rating):
@@ -312,30 +270,37 @@ def test_the_site_runs_as_a_user_not_root(stack, service):
 
 def test_one_trace_goes_from_the_frontend_through_the_api_to_postgresql(visits):
     def whole_trace() -> list[dict] | None:
-        spans = zipkin(f"trace/{trace_id(visits['toast'])}")
+        spans = zipkin(f"trace/{traceresponse(visits['toast']).trace_id}")
         services = {span.get("localEndpoint", {}).get("serviceName") for span in spans}
         sql = [s for s in spans if s.get("kind") == "CLIENT" and db_system(s) == "postgresql"]
         return spans if {"frontend", "api"} <= services and sql else None
 
-    spans = wait_for("the toast page's trace, with the api's SQL, in Zipkin", whole_trace)
+    spans = eventually(whole_trace, "the toast page's trace, with the api's SQL, in Zipkin", 60, 1)
     sql = [span for span in spans if db_system(span) == "postgresql"]
     assert all(span["localEndpoint"]["serviceName"] == "api" for span in sql)
 
 
 def test_zipkin_knows_both_services_and_that_the_frontend_calls_the_api(visits):
-    wait_for("frontend and api in Zipkin", lambda: {"frontend", "api"} <= set(zipkin("services")))
+    eventually(
+        lambda: {"frontend", "api"} <= set(zipkin("services")), "frontend and api in Zipkin", 60, 1
+    )
 
     def frontend_calls_api() -> bool:
         links = zipkin("dependencies", endTs=int(time.time() * 1000), lookback=3600 * 1000)
         return any(link["parent"] == "frontend" and link["child"] == "api" for link in links)
 
-    wait_for("the frontend → api dependency in Zipkin", frontend_calls_api)
+    eventually(frontend_calls_api, "the frontend → api dependency in Zipkin", 60, 1)
 
 
 def test_health_probes_make_no_traces(stack, visits, rating):
     # Let the spans of the requests above arrive (they leave in batches every
     # 5 s), then stay idle while the healthchecks probe every few seconds.
-    wait_for("the rating's trace in Zipkin", lambda: zipkin(f"trace/{trace_id(rating['after'])}"))
+    eventually(
+        lambda: zipkin(f"trace/{traceresponse(rating['after']).trace_id}"),
+        "the rating's trace in Zipkin",
+        60,
+        1,
+    )
     time.sleep(6)
     before = {trace[0]["traceId"] for trace in all_traces()}
     time.sleep(IDLE)

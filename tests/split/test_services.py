@@ -1,14 +1,13 @@
 """The same code as two services: a frontend with no database, and the API."""
 
-import os
 import subprocess
 import sys
 
 import pytest
 import requests
 
-from tests.support.http import post_rating
-from tests.support.servers import ROOT, database_outage
+from apps.pages.traffic import post_rating
+from tests.support.servers import ROOT, database_outage, site_env
 from tests.support.zipkin import home_page_trace, named
 
 # Nothing listens here: a frontend that opened a database would fail.
@@ -16,7 +15,7 @@ UNREACHABLE_DATABASE = "postgres://nobody:nothing@127.0.0.1:9/none"
 
 
 @pytest.fixture
-def split_site(split, zipkin_receiver):
+def split_without_frontend_db(split, zipkin_receiver):
     """The api and the frontend as two real server processes; the frontend's
     database, if it ever opened one, would be unreachable."""
     return split(
@@ -33,13 +32,9 @@ def test_the_frontend_process_has_no_database_configured():
             "from django.db import connection; print(connection.settings_dict['ENGINE'])",
         ],
         cwd=ROOT,
-        env={
-            **os.environ,
-            "TOASTSITE_ROLE": "frontend",
-            "DJANGO_SETTINGS_MODULE": "toastsite.settings",
-            "DATABASE_URL": UNREACHABLE_DATABASE,
-            "PYTHONPATH": str(ROOT),
-        },
+        env=site_env(
+            TOASTSITE_ROLE="frontend", DATABASE_URL=UNREACHABLE_DATABASE, PYTHONPATH=str(ROOT)
+        ),
         capture_output=True,
         text=True,
         check=True,
@@ -47,8 +42,10 @@ def test_the_frontend_process_has_no_database_configured():
     assert shown.stdout.strip() == "django.db.backends.dummy"
 
 
-def test_the_frontend_serves_pages_and_ratings_without_a_database(visitor, split_site):
-    frontend, api = split_site
+def test_the_frontend_serves_pages_and_ratings_without_a_database(
+    visitor, split_without_frontend_db
+):
+    frontend, api = split_without_frontend_db
     assert visitor.get(f"{frontend.url}/").status_code == 200
     week = visitor.get(f"{frontend.url}/toasts/")
     assert week.status_code == 200
@@ -64,21 +61,25 @@ def test_the_frontend_serves_pages_and_ratings_without_a_database(visitor, split
 
 
 @pytest.mark.parametrize("path", ["/api/", "/admin/"])
-def test_the_frontend_serves_neither_the_api_nor_the_admin(visitor, split_site, path):
-    frontend, _ = split_site
+def test_the_frontend_serves_neither_the_api_nor_the_admin(
+    visitor, split_without_frontend_db, path
+):
+    frontend, _ = split_without_frontend_db
     assert visitor.get(f"{frontend.url}{path}").status_code == 404
 
 
-def test_the_api_serves_the_api_and_the_admin_but_no_pages(visitor, split_site):
-    _, api = split_site
+def test_the_api_serves_the_api_and_the_admin_but_no_pages(visitor, split_without_frontend_db):
+    _, api = split_without_frontend_db
     assert visitor.get(f"{api.url}/toasts/").status_code == 404
     assert visitor.get(f"{api.url}/", allow_redirects=False).headers["Location"] == "/api/"
     admin = visitor.get(f"{api.url}/admin/")
     assert admin.url.endswith("/admin/login/?next=/admin/")
 
 
-def test_one_page_view_is_one_trace_across_both_services(visitor, split_site, zipkin_receiver):
-    frontend, _ = split_site
+def test_one_page_view_is_one_trace_across_both_services(
+    visitor, split_without_frontend_db, zipkin_receiver
+):
+    frontend, _ = split_without_frontend_db
     response = visitor.get(f"{frontend.url}/")
     spans = zipkin_receiver.trace(response)
 
@@ -89,9 +90,9 @@ def test_one_page_view_is_one_trace_across_both_services(visitor, split_site, zi
 
 
 def test_a_database_outage_is_a_503_on_both_services_and_heals_without_a_restart(
-    split_site, server_database, visitor, zipkin_receiver
+    split_without_frontend_db, server_database, visitor, zipkin_receiver
 ):
-    frontend, api = split_site
+    frontend, api = split_without_frontend_db
 
     def get(url: str) -> requests.Response:
         # A new connection each time: runserver serves a kept-alive one from one

@@ -1,11 +1,11 @@
-"""HTTP as a visitor does it: no trace context of our own, forms with their tokens."""
-
-import re
-from typing import NamedTuple
+"""HTTP as a visitor does it: no trace context of our own. Forms are sent as a
+browser sends them by apps.pages.traffic (post_rating, form_field)."""
 
 import requests
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 from requests.adapters import HTTPAdapter
+
+from toastsite.telemetry.links import TraceResponse, parse_traceresponse
 
 
 class Visitor(requests.Session):
@@ -41,29 +41,8 @@ class _FromAddress(HTTPAdapter):
         super().init_poolmanager(*args, source_address=self._source, **kwargs)
 
 
-class TraceResponse(NamedTuple):
-    trace_id: str
-    span_id: str
-    sampled: bool
-
-
 def traceresponse(response) -> TraceResponse:
     """The W3C `traceresponse` header of a response: which trace served it."""
-    _, trace_id, span_id, flags = response.headers["traceresponse"].split("-")
-    return TraceResponse(trace_id, span_id, bool(int(flags, 16) & 1))
-
-
-def form_field(html: str, name: str) -> str:
-    """The value of a form's input called `name` (the CSRF token, the rating's key)."""
-    return re.search(rf'name="{name}" value="([^"]+)"', html)[1]
-
-
-def post_rating(visitor: Visitor, page_url: str, **fields) -> requests.Response:
-    """Sends the rating form of a toast page as a browser would: token, key and Referer."""
-    html = visitor.get(page_url).text
-    data = {
-        "csrfmiddlewaretoken": form_field(html, "csrfmiddlewaretoken"),
-        "key": form_field(html, "key"),
-        **fields,
-    }
-    return visitor.post(page_url, data=data, headers={"Referer": page_url}, allow_redirects=False)
+    traced = parse_traceresponse(response.headers.get("traceresponse"))
+    assert traced, f"no traceresponse header in {dict(response.headers)}"
+    return traced

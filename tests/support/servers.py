@@ -1,13 +1,13 @@
 """The site as users run it: real server processes, their database, and its outage."""
 
 import os
-import socket
-import sqlite3
+import shutil
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlsplit, urlunsplit
@@ -20,6 +20,12 @@ from scripts.harness import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"  # screenshots; git-ignored
+
+
+def site_env(**env: str) -> dict[str, str]:
+    """The environment of a process of the site's own (a server, manage.py): this
+    one's, with the site's settings (not the tests', tests/settings.py) and `env`."""
+    return {**os.environ, "DJANGO_SETTINGS_MODULE": "toastsite.settings", **env}
 
 
 def skip_or_fail(reason: str) -> None:
@@ -44,65 +50,19 @@ def wait_until_healthy(
         if process.poll() is not None:
             raise RuntimeError(f"{name} exited:\n{log.read_text()[-3000:]}")
         try:
-            if is_up(requests.get(url, timeout=1)):
+            if is_up(requests.get(url, timeout=5)):
                 return
-        except (requests.ConnectionError, ValueError):
+        except (requests.RequestException, ValueError):  # not up yet, or slow to say so
             pass
         time.sleep(0.1)
     raise RuntimeError(f"{name} was not up within {timeout}s:\n{log.read_text()[-3000:]}")
 
 
-class SiteServer:
-    """`manage.py runserver` in a process of its own, as a user starts it."""
+class ServerProcess:
+    """A server of the site in a process of its own, on a free port of 127.0.0.1,
+    its output in `log_path`; up once it listens."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self._log = log_path.open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{self.port}"],
-            cwd=ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        self._wait_until_up()
-
-    def _wait_until_up(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"runserver exited:\n{self.log()}")
-            # A TCP connection, not a request: a request would leave a trace.
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"runserver did not answer within {timeout}s:\n{self.log()}")
-
-    def log(self) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text()
-
-    def stop(self) -> None:
-        # SIGINT, like Ctrl-C: Python runs its exit hooks, so pending spans are flushed.
-        if self.process.poll() is None:
-            self.process.send_signal(2)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if not self._log.closed:
-            self._log.close()
-
-
-class GunicornSite:
-    """The site under gunicorn with gunicorn.conf.py, as in production."""
+    stop_signal = signal.SIGTERM
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.port = free_port()
@@ -110,43 +70,48 @@ class GunicornSite:
         self.log_path = log_path
         with log_path.open("w") as log:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "toastsite.wsgi",
-                    "-b",
-                    f"127.0.0.1:{self.port}",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                self.command(), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
             )
-        wait_for_port(self.port)
+        try:
+            wait_for_port(self.port, timeout=30, process=self.process)
+        except RuntimeError as exc:
+            self.stop()
+            raise RuntimeError(
+                f"{type(self).__name__} did not start: {exc}\n{self.log()}"
+            ) from None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
 
     def log(self) -> str:
         return self.log_path.read_text()
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.terminate()  # a graceful stop: workers flush their spans
-            self.process.wait(timeout=30)
+            self.process.send_signal(self.stop_signal)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
-def clear_cache(url: str) -> None:
-    """Forgets what the limits counted in the database at `url` (its cache table)."""
-    from django.conf import settings
+class SiteServer(ServerProcess):
+    """`manage.py runserver`, as a user starts it."""
 
-    statement = f'DELETE FROM "{settings.CACHES["default"]["LOCATION"]}"'
-    if url.startswith("postgres"):
-        import psycopg
+    # Like Ctrl-C: Python runs its exit hooks, so pending spans are flushed.
+    stop_signal = signal.SIGINT
 
-        with psycopg.connect(url, autocommit=True) as connection:
-            connection.execute(statement)
-    else:
-        with closing(sqlite3.connect(urlsplit(url).path)) as connection, connection:
-            connection.execute(statement)
+    def command(self) -> list[str]:
+        return [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{self.port}"]
+
+
+class GunicornSite(ServerProcess):
+    """The site under gunicorn with gunicorn.conf.py, as in production; SIGTERM is
+    its graceful stop, in which workers flush their spans."""
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "gunicorn", "toastsite.wsgi", "-b", f"127.0.0.1:{self.port}"]
 
 
 class Split(NamedTuple):
@@ -172,28 +137,41 @@ def migrate(url: str) -> None:
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
         cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": url},
+        env=site_env(DATABASE_URL=url),
         check=True,
     )
 
 
 @contextmanager
-def postgres_database(url: str, suffix: str) -> Iterator[str]:
-    """A migrated database of its own beside the one `url` names, dropped after."""
+def postgres_database(url: str, name: str, template: str | None = None) -> Iterator[str]:
+    """A database called `name` beside the one `url` names, empty or a copy of
+    `template`, dropped on the way out; yields its URL."""
     import psycopg
 
     parts = urlsplit(url)
-    name = f"{parts.path.lstrip('/')}_{suffix}"
+    like = f' TEMPLATE "{template}"' if template else ""
     with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    server_url = urlunsplit(parts._replace(path=f"/{name}"))
-    migrate(server_url)
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"{like}')
     try:
-        yield server_url
+        yield urlunsplit(parts._replace(path=f"/{name}"))
     finally:
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def database_copy(url: str, folder: Path) -> Iterator[str]:
+    """A copy of the migrated database at `url`, for one test's server processes:
+    whatever they save or count (the limits) starts from the same state each time."""
+    if url.startswith("postgres"):
+        template = urlsplit(url).path.lstrip("/")
+        with postgres_database(url, f"{template}_{folder.name[-20:]}", template) as copy:
+            yield copy
+    else:
+        copy = folder / "toastsite.sqlite3"
+        shutil.copyfile(urlsplit(url).path, copy)
+        yield f"sqlite:///{copy}"
 
 
 @contextmanager

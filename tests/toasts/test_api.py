@@ -250,17 +250,17 @@ def test_a_malformed_idempotency_key_is_a_json_400(client, hawaii, key):
     assert not Rating.objects.exists()
 
 
-def test_an_idempotency_key_is_bound_to_its_toast(client, hawaii):
+def test_an_idempotency_key_is_bound_to_its_toast(client, hawaii, toast):
     key = "0b9e3a4c-8d2f-4e0a-9b7c-1a2b3c4d5e6f"
     client.post(
         ratings_url(hawaii), {"stars": 5}, content_type="application/json", HTTP_IDEMPOTENCY_KEY=key
     )
-    other = Toast.objects.get(name="Avocado")
     response = client.post(
-        ratings_url(other), {"stars": 1}, content_type="application/json", HTTP_IDEMPOTENCY_KEY=key
+        ratings_url(toast), {"stars": 1}, content_type="application/json", HTTP_IDEMPOTENCY_KEY=key
     )
     assert response.status_code == 400
-    assert not other.ratings.exists()
+    assert response.json() == {"Idempotency-Key": ["Already used for a rating of another toast."]}
+    assert not toast.ratings.exists()
 
 
 def test_a_request_body_over_64_kib_is_a_400_and_nothing_is_saved(client, hawaii):

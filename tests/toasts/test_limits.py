@@ -6,7 +6,8 @@ from typing import NamedTuple
 
 import pytest
 
-from tests.support.http import Visitor, post_rating, traceresponse
+from apps.pages.traffic import post_rating
+from tests.support.http import Visitor, traceresponse
 
 LIMIT = 3
 
@@ -17,10 +18,10 @@ class Site(NamedTuple):
 
 
 @pytest.fixture(params=["monolith", "split"])
-def either_shape(request, site_server, split) -> Site:
+def either_shape(request, runserver_site, split) -> Site:
     env = {"RATINGS_PER_MINUTE": str(LIMIT), "OTEL_TRACES_EXPORTER": "none"}
     if request.param == "monolith":
-        server = site_server(**env)
+        server = runserver_site(**env)
         return Site(server.url, server.url)
     frontend, api = split(**env)
     return Site(frontend.url, api.url)

@@ -1,6 +1,5 @@
 """Production settings, checked the way Django checks them: `check --deploy`."""
 
-import os
 import re
 import secrets
 import subprocess
@@ -8,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.support.servers import ROOT
+from tests.support.servers import ROOT, site_env
 
 # Warnings that only make sense behind TLS: SSL redirect, HSTS, secure cookies.
 TLS_ONLY = {"security.W004", "security.W008", "security.W012", "security.W016"}
@@ -23,7 +22,7 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
-        env={**os.environ, **production, **env},
+        env=site_env(**{**production, **env}),
         capture_output=True,
         text=True,
     )

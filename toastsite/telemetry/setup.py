@@ -4,18 +4,14 @@
 covers runserver's serving child and every gunicorn worker, and leaves
 `migrate`, `shell` and `test` untraced. It reads the standard OTEL_* variables
 (see settings.py) and instruments Django (server spans), requests (client
-spans) and the ORM (one span per SQL statement: sql.py). The exporters it
-chooses from OTEL_TRACES_EXPORTER are in exporters.py; logs.py puts the trace
-ids in log lines.
+spans) and the ORM (one span per SQL statement: sql.py). Its neighbours:
+http.py names the spans of HTTP in and out, exporters.py sends them, logs.py
+puts the trace ids in log lines, links.py links a page to its trace.
 """
 
-import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterable, Iterator
-from contextvars import ContextVar
-from urllib.parse import quote
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -23,7 +19,6 @@ from django.core.signals import request_started
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
-from django.http.request import split_domain_port
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -45,13 +40,11 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from toastsite import exporters, logs, sql
+from toastsite.telemetry import exporters, http, sql
 
 logger = logging.getLogger(__name__)
 
-_outbound_route: ContextVar[str | None] = ContextVar("outbound_route", default=None)
 _configured = False
-_tracer = trace.get_tracer(__name__)
 
 
 def setup(processor: SpanProcessor | None = None) -> None:
@@ -91,26 +84,13 @@ def setup(processor: SpanProcessor | None = None) -> None:
     DjangoInstrumentor().instrument(
         tracer_provider=provider,
         excluded_urls=settings.OTEL_PYTHON_DJANGO_EXCLUDED_URLS,
-        request_hook=_serving,
+        request_hook=http.server_request_hook,
     )
-    request_started.connect(_untraced_so_far)
-    RequestsInstrumentor().instrument(tracer_provider=provider, request_hook=_name_client_span)
+    request_started.connect(http.request_started_untraced)
+    RequestsInstrumentor().instrument(tracer_provider=provider, request_hook=http.name_client_span)
     connection_created.connect(_trace_queries)
     for connection in connections.all(initialized_only=True):  # opened before setup()
         _trace_queries(connection=connection)
-
-
-def _serving(span: trace.Span, request) -> None:
-    # Log lines written after the span ends still name it (see logs.py).
-    logs.serving(span.get_span_context())
-    # The instrumentation (0.66b1) puts the whole Host header, port and all, in
-    # server.address; the conventions keep the port apart, in server.port.
-    if span.is_recording() and (host := request.META.get("HTTP_HOST")):
-        span.set_attribute("server.address", split_domain_port(host)[0] or host)
-
-
-def _untraced_so_far(**kwargs) -> None:
-    logs.serving(None)  # until the request's span begins, if it gets one
 
 
 def _trace_queries(sender: object = None, *, connection: BaseDatabaseWrapper, **kwargs) -> None:
@@ -183,64 +163,3 @@ class NoPropagation(TextMapPropagator):
     @property
     def fields(self) -> set[str]:
         return set()
-
-
-@contextlib.contextmanager
-def outbound_route(template: str) -> Iterator[None]:
-    """Name the client spans of requests made inside after `template`.
-
-    The requests instrumentation names its spans just "GET"; with this, a call
-    reads "GET /api/toasts/{id}/" in Zipkin.
-    """
-    token = _outbound_route.set(template)
-    try:
-        yield
-    finally:
-        _outbound_route.reset(token)
-
-
-def _name_client_span(span: trace.Span, request) -> None:
-    template = _outbound_route.get()
-    if template and span.is_recording():
-        span.update_name(f"{request.method} {template}")
-        span.set_attribute("url.template", template)
-        # Zipkin's Dependencies page draws the call to the service named here.
-        span.set_attribute("peer.service", settings.TOAST_API_SERVICE_NAME)
-
-
-def with_request_uri(application: Callable) -> Callable:
-    """Wraps a WSGI app so that each request says what its URI was.
-
-    Without RAW_URI or REQUEST_URI from the server, OpenTelemetry rebuilds the
-    URL for `http.url` from Django's already decoded path, and a path outside
-    Latin-1 (say /%F0%9F%8D%9E) fails every request with a 500. gunicorn sets
-    RAW_URI; runserver sets neither, so we set REQUEST_URI here, before Django
-    decodes anything.
-    """
-
-    def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if "RAW_URI" not in environ and "REQUEST_URI" not in environ:
-            path = quote(
-                environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""), "/;=,", "latin-1"
-            )
-            query = environ.get("QUERY_STRING")
-            environ["REQUEST_URI"] = f"{path}?{query}" if query else path
-        return application(environ, start_response)
-
-    return app
-
-
-def trace_links() -> dict[str, str]:
-    """The current trace's id and its address in the Zipkin UI, if it is recorded."""
-    trace_id = current_trace_id()
-    if trace_id is None:
-        return {}
-    return {"trace_id": trace_id, "trace_url": f"{settings.ZIPKIN_UI_URL}/traces/{trace_id}"}
-
-
-def current_trace_id() -> str | None:
-    """The current trace's id as Zipkin shows it, if this request is traced and sampled."""
-    context = trace.get_current_span().get_span_context()
-    if not (context.is_valid and context.trace_flags.sampled):
-        return None
-    return trace.format_trace_id(context.trace_id)

@@ -3,7 +3,7 @@
 Lines written inside a span carry its ids. Some lines about a request are
 written after its span has ended: the access line, and Django's `django.request`
 line about a 4xx or 5xx answer. For those, each serving thread remembers the
-span of the request it serves (tracing.py tells it when a request begins), until
+span of the request it serves (http.py tells it when a request begins), until
 its next request.
 """
 
@@ -38,7 +38,7 @@ def config(level: str) -> dict:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"trace": {"()": "toastsite.logs.TraceContextFilter"}},
+        "filters": {"trace": {"()": "toastsite.telemetry.logs.TraceContextFilter"}},
         "formatters": {
             "plain": {
                 "format": "%(asctime)s %(levelname)s %(name)s "

@@ -3,7 +3,7 @@ OpenTelemetry's stable database conventions (semantic conventions 1.33).
 
 Django calls `sql_span` around every statement, on SQLite and PostgreSQL alike
 (each connection's `execute_wrappers`, the hook behind
-`connection.execute_wrapper()`); tracing.setup() adds it to each connection.
+`connection.execute_wrapper()`); setup.py adds it to each connection.
 """
 
 import re

@@ -8,8 +8,8 @@ def lines_with(log: str, text: str) -> list[str]:
     return [line for line in log.splitlines() if text in line]
 
 
-def test_runserver_access_and_error_lines_carry_the_trace_id(visitor, site_server):
-    site = site_server(OTEL_TRACES_EXPORTER="none", TOAST_API_URL="http://127.0.0.1:9")
+def test_runserver_access_and_error_lines_carry_the_trace_id(visitor, runserver_site):
+    site = runserver_site(OTEL_TRACES_EXPORTER="none", TOAST_API_URL="http://127.0.0.1:9")
     failed = traceresponse(visitor.get(f"{site.url}/toasts/"))  # the API is down: 503
     served = traceresponse(visitor.get(f"{site.url}/api/toasts/"))
     site.stop()
@@ -24,8 +24,8 @@ def test_runserver_access_and_error_lines_carry_the_trace_id(visitor, site_serve
     assert f"[trace_id={served.trace_id} span_id={served.span_id}]" in ok
 
 
-def test_an_untraced_request_is_not_given_another_requests_trace_id(visitor, site_server):
-    site = site_server(OTEL_TRACES_EXPORTER="none")
+def test_an_untraced_request_is_not_given_another_requests_trace_id(visitor, runserver_site):
+    site = runserver_site(OTEL_TRACES_EXPORTER="none")
     visitor.get(f"{site.url}/api/toasts/")
     visitor.get(f"{site.url}/health/")  # never traced
     site.stop()

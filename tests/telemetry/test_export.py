@@ -13,9 +13,9 @@ TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 @pytest.fixture
-def traced_site(site_server, zipkin_receiver):
+def traced_site(runserver_site, zipkin_receiver):
     """The site, sending its spans to the receiver."""
-    return site_server(OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint)
+    return runserver_site(OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint)
 
 
 def test_a_page_view_reaches_zipkin_as_one_trace_with_tags_and_annotations(
@@ -60,9 +60,9 @@ def test_the_footer_links_to_the_trace_in_the_zipkin_ui(visitor, traced_site):
 
 
 def test_service_name_and_resource_come_from_the_standard_variables(
-    visitor, site_server, zipkin_receiver
+    visitor, runserver_site, zipkin_receiver
 ):
-    site = site_server(
+    site = runserver_site(
         OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint,
         OTEL_SERVICE_NAME="toast-shop",
         OTEL_RESOURCE_ATTRIBUTES="deployment.environment=staging,team=bakery",
@@ -97,9 +97,9 @@ def test_an_incoming_traceparent_continues_the_callers_trace(visitor, traced_sit
     ],
 )
 def test_b3_propagation_for_zipkin_native_peers(
-    visitor, site_server, zipkin_receiver, propagators, headers
+    visitor, runserver_site, zipkin_receiver, propagators, headers
 ):
-    site = site_server(
+    site = runserver_site(
         OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint, OTEL_PROPAGATORS=propagators
     )
     response = visitor.get(f"{site.url}/toasts/", headers=headers)
@@ -113,9 +113,9 @@ def test_b3_propagation_for_zipkin_native_peers(
 
 
 def test_no_propagation_gives_disjoint_traces_and_the_site_still_answers(
-    visitor, site_server, zipkin_receiver
+    visitor, runserver_site, zipkin_receiver
 ):
-    site = site_server(
+    site = runserver_site(
         OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint, OTEL_PROPAGATORS="none"
     )
     response = visitor.get(f"{site.url}/toasts/", headers={"traceparent": TRACEPARENT})
@@ -130,8 +130,8 @@ def test_no_propagation_gives_disjoint_traces_and_the_site_still_answers(
     assert api["traceId"] != page_trace[0]["traceId"]
 
 
-def test_sampling_off_sends_nothing(visitor, site_server, zipkin_receiver):
-    site = site_server(
+def test_sampling_off_sends_nothing(visitor, runserver_site, zipkin_receiver):
+    site = runserver_site(
         OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint,
         OTEL_TRACES_SAMPLER="always_off",
     )
@@ -143,8 +143,8 @@ def test_sampling_off_sends_nothing(visitor, site_server, zipkin_receiver):
     assert zipkin_receiver.spans == []
 
 
-def test_sdk_disabled_traces_nothing(visitor, site_server, zipkin_receiver):
-    site = site_server(
+def test_sdk_disabled_traces_nothing(visitor, runserver_site, zipkin_receiver):
+    site = runserver_site(
         OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint, OTEL_SDK_DISABLED="true"
     )
     response = visitor.get(f"{site.url}/")
@@ -155,17 +155,17 @@ def test_sdk_disabled_traces_nothing(visitor, site_server, zipkin_receiver):
     assert zipkin_receiver.spans == []
 
 
-def test_console_exporter_prints_spans(visitor, site_server):
-    site = site_server(OTEL_TRACES_EXPORTER="console")
+def test_console_exporter_prints_spans(visitor, runserver_site):
+    site = runserver_site(OTEL_TRACES_EXPORTER="console")
     trace_id = traceresponse(visitor.get(f"{site.url}/api/toasts/")).trace_id
     site.stop()
     assert f'"trace_id": "0x{trace_id}"' in site.log()
 
 
 def test_log_lines_written_in_a_request_carry_its_trace_and_span_ids(
-    visitor, site_server, zipkin_receiver
+    visitor, runserver_site, zipkin_receiver
 ):
-    site = site_server(
+    site = runserver_site(
         OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint, TOAST_API_URL="http://127.0.0.1:9"
     )
     response = visitor.get(f"{site.url}/toasts/")
@@ -195,19 +195,19 @@ def browse_then_stop(visitor, site, wait: float = 0) -> str:
 
 
 @pytest.mark.parametrize("mode", ["down", "error"])
-def test_zipkin_down_costs_one_warning_not_a_traceback_per_batch(visitor, site_server, mode):
+def test_zipkin_down_costs_one_warning_not_a_traceback_per_batch(visitor, runserver_site, mode):
     receiver = ZipkinReceiver(mode="error")
     endpoint = receiver.endpoint if mode == "error" else "http://127.0.0.1:9/api/v2/spans"
     try:
-        log = browse_then_stop(visitor, site_server(OTEL_EXPORTER_ZIPKIN_ENDPOINT=endpoint))
+        log = browse_then_stop(visitor, runserver_site(OTEL_EXPORTER_ZIPKIN_ENDPOINT=endpoint))
     finally:
         receiver.close()
     assert "Is Zipkin running?" in log
 
 
-def test_a_zipkin_that_never_answers_does_not_slow_the_site(visitor, site_server):
+def test_a_zipkin_that_never_answers_does_not_slow_the_site(visitor, runserver_site):
     receiver = ZipkinReceiver(mode="hang")
-    site = site_server(
+    site = runserver_site(
         OTEL_EXPORTER_ZIPKIN_ENDPOINT=receiver.endpoint, OTEL_EXPORTER_ZIPKIN_TIMEOUT="2"
     )
     try:
@@ -219,11 +219,11 @@ def test_a_zipkin_that_never_answers_does_not_slow_the_site(visitor, site_server
 
 @pytest.mark.parametrize("collector", ["stopped", "hanging"])
 def test_a_collector_down_or_hanging_costs_pages_nothing_and_one_warning(
-    visitor, site_server, collector
+    visitor, runserver_site, collector
 ):
     receiver = ZipkinReceiver(mode="hang")  # takes a connection, never answers
     endpoint = receiver.endpoint.removesuffix("/api/v2/spans")
-    site = site_server(
+    site = runserver_site(
         OTEL_TRACES_EXPORTER="otlp",
         OTEL_EXPORTER_OTLP_ENDPOINT=endpoint if collector == "hanging" else "http://127.0.0.1:9",
         OTEL_EXPORTER_OTLP_TIMEOUT="2",

@@ -11,8 +11,6 @@ from django.urls import reverse
 from opentelemetry.exporter.zipkin.json.v2 import JsonV2Encoder
 from opentelemetry.exporter.zipkin.node_endpoint import NodeEndpoint
 
-from apps.toasts.models import Toast
-
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
     pytest.mark.usefixtures("api_via_live_server"),
@@ -28,12 +26,13 @@ def as_sent_to_zipkin(spans) -> str:
     return JsonV2Encoder().serialize(spans, NodeEndpoint())
 
 
-def test_no_cookies_credentials_tokens_or_sql_values_in_any_span(client, settings, spans, caplog):
+def test_no_cookies_credentials_tokens_or_sql_values_in_any_span(
+    client, settings, spans, caplog, toast, counting_cache
+):
     User.objects.create_superuser("chef", password=PASSWORD)
     client.post(reverse("admin:login"), {"username": "chef", "password": WRONG_PASSWORD})
     login = client.post(reverse("admin:login"), {"username": "chef", "password": PASSWORD})
     assert login.status_code == 302
-    toast = Toast.objects.get(name="Ham")
     client.get(reverse("admin:toasts_rating_changelist"))
     page = reverse("pages:toast", args=[toast.pk])
     client.get(page)

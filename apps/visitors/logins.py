@@ -9,7 +9,7 @@ Failures are logged with the username and the address, never the password.
 
 The count lives in Django's cache (a database table where there is a database,
 so every process shares it), under the visitor's address as
-toastsite.proxies finds it.
+apps.visitors.proxies finds it.
 """
 
 import logging
@@ -21,7 +21,7 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest
 
-from toastsite.proxies import client_address
+from apps.visitors.proxies import client_address
 
 logger = logging.getLogger(__name__)
 

@@ -10,6 +10,10 @@ is believed about the one before it only while it is a trusted proxy
 
 DRF's own way, NUM_PROXIES, takes the Nth address from the right whoever sent
 the header: a visitor who talks to the API directly would choose their own.
+
+TRUSTED_PROXIES' default, this machine, covers the monolith, whose pages call
+its API from here, and `make split`; compose names the frontend's host, looked
+up when a request needs it; behind a load balancer, add the balancer's addresses.
 """
 
 import ipaddress

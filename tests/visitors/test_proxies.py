@@ -4,7 +4,7 @@ and only as far as they wrote it."""
 import pytest
 from django.test import RequestFactory
 
-from toastsite.proxies import client_address
+from apps.visitors.proxies import client_address
 
 FRONTEND, BALANCER = "10.0.0.5", "10.0.0.2"
 

@@ -3,7 +3,6 @@ logins are refused for a while, even with the right password, on the admin's
 form and with the API's Basic authentication. Real servers: the monolith and
 the split's api, which serve the admin."""
 
-import os
 import subprocess
 import sys
 import time
@@ -11,17 +10,18 @@ import uuid
 
 import pytest
 
-from tests.support.http import Visitor, form_field
-from tests.support.servers import ROOT, SiteServer
-from toastsite.logins import LOCKED
+from apps.pages.traffic import form_field
+from apps.visitors.logins import LOCKED
+from tests.support.http import Visitor
+from tests.support.servers import ROOT, SiteServer, site_env
 
 FAILURES, LOCKOUT = 3, 10  # seconds
 PASSWORD = "correct-horse-battery-staple"
 
 
 @pytest.fixture(params=["monolith", "api"])
-def admin_site(request, site_server) -> SiteServer:
-    return site_server(
+def admin_site(request, runserver_site) -> SiteServer:
+    return runserver_site(
         TOASTSITE_ROLE=request.param,
         ADMIN_LOGIN_FAILURES=str(FAILURES),
         ADMIN_LOGIN_LOCKOUT=str(LOCKOUT),
@@ -39,7 +39,7 @@ def chef(server_database) -> str:
             *("--username", username, "--email", f"{username}@example.com"),
         ],
         cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": server_database, "DJANGO_SUPERUSER_PASSWORD": PASSWORD},
+        env=site_env(DATABASE_URL=server_database, DJANGO_SUPERUSER_PASSWORD=PASSWORD),
         check=True,
         capture_output=True,
     )

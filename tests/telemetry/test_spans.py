@@ -13,7 +13,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusC
 
 from apps.toasts.models import Toast
 from tests.support.http import traceresponse
-from toastsite import sql
+from toastsite.telemetry import sql
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
@@ -90,8 +90,7 @@ def test_queries_outside_a_recorded_span_make_no_span(spans):
     assert len(spans()) == 0
 
 
-def test_sql_statements_carry_placeholders_not_values(client, spans):
-    toast = Toast.objects.get(name="Cheese")
+def test_sql_statements_carry_placeholders_not_values(client, spans, toast):
     client.get(reverse("pages:toast", args=[toast.pk]))
     statements = [s.attributes["db.query.text"] for s in spans() if "db.query.text" in s.attributes]
     where_id = [q for q in statements if '"toasts_toast"."id" = ' in q]
@@ -99,8 +98,7 @@ def test_sql_statements_carry_placeholders_not_values(client, spans):
     assert all('"toasts_toast"."id" = %s' in q for q in where_id)
 
 
-def test_client_spans_are_named_after_the_api_route_template(client, spans):
-    toast = Toast.objects.get(name="Cheese")
+def test_client_spans_are_named_after_the_api_route_template(client, spans, toast):
     client.get(reverse("pages:toast", args=[toast.pk]))
     call = by_name(spans(), "GET /api/toasts/{id}/")
     assert call.attributes["url.full"].endswith(f"/api/toasts/{toast.pk}/")

@@ -1,0 +1,47 @@
+"""Every scenario knob, in one place: what each does, its variable, its default.
+
+All are off by default and read from the environment once, as the process
+starts. The API acts on them (api.py, and the one selector the N+1 scenario
+changes) and says which are on in words (`described()`), which the pages show
+in a banner. To add a scenario: a field and its words here, its effect where
+it happens, and its test in tests/scenarios/.
+"""
+
+from dataclasses import dataclass
+
+from toastsite.env import env_bool, env_number
+
+
+@dataclass(frozen=True)
+class Scenarios:
+    # SCENARIO_FAILURE_RATE: the share of API calls that fail with a 500, 0 to 1
+    # (the talk used 0.25).
+    failure_rate: float = 0.0
+    # SCENARIO_LATENCY_MS: extra milliseconds each API call takes.
+    latency_ms: int = 0
+    # SCENARIO_N_PLUS_ONE: the API loads each toast's ingredients and ratings
+    # with a query of their own (selectors.toast_list).
+    n_plus_one: bool = False
+
+    def described(self) -> list[str]:
+        """The scenarios that are on, in words, for the `Scenarios` header and the banner."""
+        words = []
+        if self.failure_rate:
+            words.append(f"the API fails {self.failure_rate:.0%} of calls")
+        if self.latency_ms:
+            words.append(f"the API takes {self.latency_ms} ms longer")
+        if self.n_plus_one:
+            words.append("the API makes N+1 queries")
+        return words
+
+
+def from_environment() -> Scenarios:
+    return Scenarios(
+        failure_rate=env_number("SCENARIO_FAILURE_RATE", 0.0, minimum=0.0, maximum=1.0),
+        latency_ms=env_number("SCENARIO_LATENCY_MS", 0, minimum=0),
+        n_plus_one=env_bool("SCENARIO_N_PLUS_ONE", False),
+    )
+
+
+# What this process does; the tests replace it to switch a scenario on.
+current = from_environment()
