@@ -244,8 +244,13 @@ OTEL_PROPAGATORS = env_list("OTEL_PROPAGATORS", "tracecontext")
 # default, 5 s, suits production; in development a trace should be in Zipkin
 # about as soon as its page is on the screen.
 OTEL_BSP_SCHEDULE_DELAY = env_number("OTEL_BSP_SCHEDULE_DELAY", 500 if DEBUG else 5000)
-# Requests that make no span: the health check, which a probe calls every few seconds.
-OTEL_PYTHON_DJANGO_EXCLUDED_URLS = os.environ.get("OTEL_PYTHON_DJANGO_EXCLUDED_URLS", "/health/")
+# Requests that make no span: the health check, which a probe calls every few
+# seconds, and static files. Under gunicorn WhiteNoise serves those inside the
+# middleware that the Django instrumentation puts first (runserver serves them
+# before it). Regexes, each searched for in the whole URL, comma-separated.
+OTEL_PYTHON_DJANGO_EXCLUDED_URLS = os.environ.get(
+    "OTEL_PYTHON_DJANGO_EXCLUDED_URLS", f"/health/,/{STATIC_URL}"
+)
 # Today's names for HTTP attributes (http.request.method, url.full, ...), not
 # the deprecated ones; "http/dup" sends both, "" the old names only.
 OTEL_SEMCONV_STABILITY_OPT_IN = os.environ.get("OTEL_SEMCONV_STABILITY_OPT_IN", "http")

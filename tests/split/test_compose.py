@@ -1,6 +1,6 @@
-"""compose.yaml and the Dockerfile, checked against what the settings expect.
-
-Static checks; tests/split/test_compose_up.py runs the real thing.
+"""compose.yaml and the Dockerfile, checked for what the README promises of them
+that a run does not show: tests/split/test_compose_up.py runs the real thing
+(its pages, trace, logs and users), CI on stand-in images.
 """
 
 import re
@@ -29,10 +29,9 @@ def test_the_four_services_are_there_and_the_collector_on_request(services):
 
 
 def test_images_are_pinned_to_a_version(services):
-    for name in ("zipkin", "db"):
-        image = services[name]["image"]
-        assert re.fullmatch(r"[\w/.-]+:\d+(\.\d+)+[\w.-]*", image), image
-    assert services["zipkin"]["image"] == "openzipkin/zipkin:3.6.1"
+    for name, service in services.items():
+        if "image" in service:
+            assert re.fullmatch(r"[\w/.-]+:\d+(\.\d+)+[\w.-]*", service["image"]), name
 
 
 def test_api_and_frontend_are_built_from_this_dockerfile_for_their_port(services):
@@ -69,15 +68,11 @@ def test_healthchecks_probe_what_each_service_serves(services):
         assert f"http://127.0.0.1:{port}/health/" in services[name]["healthcheck"]["test"][-1]
 
 
-def test_only_the_frontend_the_api_admin_and_zipkin_are_published_on_loopback(services):
-    published = {name: s.get("ports", []) for name, s in services.items()}
-    assert published == {
-        "zipkin": ["127.0.0.1:9411:9411"],
-        "db": [],
-        "api": ["127.0.0.1:8001:8001"],
-        "frontend": ["127.0.0.1:8000:8000"],
-        "collector": ["127.0.0.1:4318:4318"],
-    }
+def test_published_ports_are_on_loopback_and_the_database_is_never_published(services):
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), (name, port)
+    assert "ports" not in services["db"]
 
 
 def test_environment_matches_the_settings(services):
@@ -112,7 +107,6 @@ def test_the_image_runs_as_a_user_with_a_home():
     # gunicorn keeps its control socket under $HOME.
     assert re.search(r"useradd [^\n]*--create-home", dockerfile)
     assert re.search(r"^USER toast$", dockerfile, re.M)
-    assert "pip install --no-cache-dir -r requirements.txt" in dockerfile
     assert re.search(r"^EXPOSE \$\{?PORT\}?$", dockerfile, re.M)
 
 

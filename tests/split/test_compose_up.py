@@ -248,6 +248,7 @@ def test_the_admin_has_its_css(stack):
         css = requests.get(urljoin(login.url, href), timeout=10)
         assert css.status_code == 200, href
         assert css.headers["Content-Type"].startswith("text/css"), href
+        assert "traceresponse" not in css.headers, href  # static files make no span
 
 
 @pytest.mark.parametrize("service", ["api", "frontend"])

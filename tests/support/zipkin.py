@@ -119,19 +119,25 @@ def fetch_trace(zipkin: str, trace_id: str, until=lambda spans: True, timeout=15
     raise AssertionError(f"trace {trace_id} incomplete in Zipkin after {timeout}s: {spans}")
 
 
-def dependencies(zipkin: str) -> dict[tuple[str, str], int]:
-    """Zipkin's dependency links of the last hour: (parent, child) to call count."""
+def dependencies(zipkin: str, since_ms: int) -> dict[tuple[str, str], int]:
+    """Zipkin's dependency links of the traces since `since_ms` (epoch ms, when
+    the test began): (parent, child) to call count."""
     now = int(time.time() * 1000)
     links = requests.get(
-        f"{zipkin}/api/v2/dependencies", params={"endTs": now, "lookback": 3_600_000}, timeout=5
+        f"{zipkin}/api/v2/dependencies",
+        params={"endTs": now, "lookback": now - since_ms},
+        timeout=5,
     ).json()
     return {(link["parent"], link["child"]): link.get("callCount", 0) for link in links}
 
 
-def named(spans: list[dict], name: str) -> dict:
+def named(spans: list[dict], name: str, missing_ok: bool = False) -> dict | None:
     """The one span called `name` in a trace in Zipkin JSON (the Zipkin server
-    stores names in lower case; the exporter sends them as they are)."""
+    stores names in lower case; the exporter sends them as they are); with
+    `missing_ok`, None if there is none yet."""
     matches = [s for s in spans if s["name"].lower() == name.lower()]
+    if missing_ok and not matches:
+        return None
     assert len(matches) == 1, f"{name!r} in {[s['name'] for s in spans]}"
     return matches[0]
 

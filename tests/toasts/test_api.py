@@ -192,6 +192,7 @@ def test_every_path_in_the_schema_is_listed_once_and_answers(client, hawaii):
         for method in operations:
             response = client.generic(method.upper(), url, "{}", "application/json")
             assert response.status_code not in {404, 405}, (method, url)
+            assert response.status_code < 500, (method, url, response.status_code)
 
 
 @pytest.mark.parametrize("debug", [False, True], ids=["debug off", "debug on"])

@@ -3,7 +3,7 @@
 import ipaddress
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from opentelemetry.exporter.zipkin.json import ZipkinExporter
 from opentelemetry.exporter.zipkin.json.v2 import JsonV2Encoder
@@ -58,12 +58,18 @@ class WarnOnFailure(SpanExporter):
     """
 
     def __init__(
-        self, exporter: SpanExporter, endpoint: str, backend: str, interval: float = 60.0
+        self,
+        exporter: SpanExporter,
+        endpoint: str,
+        backend: str,
+        interval: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._exporter = exporter
         self._endpoint = endpoint
         self._backend = backend
         self._interval = interval
+        self._clock = clock
         self._last_warning: float | None = None
         # OpenTelemetry's exporter would log an error per batch too; we report instead.
         for cls in type(exporter).__mro__:
@@ -84,7 +90,7 @@ class WarnOnFailure(SpanExporter):
         return result
 
     def _warn(self, count: int, problem: str) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if self._last_warning is not None and now - self._last_warning < self._interval:
             return
         self._last_warning = now

@@ -25,8 +25,24 @@ def current_trace_id() -> str | None:
 
 
 def trace_link(request: HttpRequest) -> dict:
-    """A context processor: the page's trace id and its address, for the footer."""
-    return trace_links()
+    """A context processor: the page's trace id, its address, and when Zipkin
+    will have it, for the footer."""
+    links = trace_links()
+    return {**links, "trace_note": when_in_zipkin()} if links else {}
+
+
+def when_in_zipkin() -> str:
+    """When a trace followed from its page is there: a link followed too soon,
+    or to a trace a tail sampler drops, opens an empty page in the Zipkin UI."""
+    if "otlp" in settings.OTEL_TRACES_EXPORTER:
+        return (
+            "The Collector decides whether to keep it about 10 s after the page; "
+            "until then, and if it drops it, Zipkin shows nothing."
+        )
+    if {"zipkin", "zipkin_json"} & set(settings.OTEL_TRACES_EXPORTER):
+        every = f"{settings.OTEL_BSP_SCHEDULE_DELAY / 1000:g}"
+        return f"Its spans leave for Zipkin in batches, every {every} s."
+    return ""
 
 
 class TraceResponse(NamedTuple):

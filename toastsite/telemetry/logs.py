@@ -21,14 +21,14 @@ def serving(span_context: trace.SpanContext | None) -> None:
 
 
 class TraceContextFilter(logging.Filter):
-    """Adds trace_id and span_id to every log record ("0" outside any request)."""
+    """Adds trace_id and span_id to every log record ("-" where no trace is)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         context = trace.get_current_span().get_span_context()
         if not context.is_valid:
             context = getattr(_serving, "span_context", None) or context
-        record.trace_id = trace.format_trace_id(context.trace_id) if context.is_valid else "0"
-        record.span_id = trace.format_span_id(context.span_id) if context.is_valid else "0"
+        record.trace_id = trace.format_trace_id(context.trace_id) if context.is_valid else "-"
+        record.span_id = trace.format_span_id(context.span_id) if context.is_valid else "-"
         return True
 
 

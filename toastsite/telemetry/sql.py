@@ -8,18 +8,23 @@ Django calls `sql_span` around every statement, on SQLite and PostgreSQL alike
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry import trace
 
 _tracer = trace.get_tracer(__name__)
 
-# The words a summary keeps: the operations, and the table after FROM, JOIN,
-# INTO or UPDATE. Django quotes its table names ("toasts_toast").
-_SUMMARY_WORDS = re.compile(
-    r'\b(?:(SELECT|INSERT|DELETE)\b|UPDATE\s+"?(\w+)|(?:FROM|JOIN|INTO)\s+"?(\w+))',
-    re.IGNORECASE,
-)
+# A statement's words, as a summary reads them: names (quoted or not, maybe
+# qualified, "schema"."table"), and the parentheses and commas between them.
+_TOKENS = re.compile(r'(?:"[^"]+"|\w+)(?:\.(?:"[^"]+"|\w+))*|[(),]')
+_OPERATIONS = {"SELECT", "INSERT", "UPDATE", "DELETE"}
+_TARGET_NEXT = {"FROM", "JOIN", "INTO", "UPDATE"}  # the name after these is a table
+
+
+class Summary(NamedTuple):
+    text: str  # db.query.summary, and the span's name
+    operation: str | None  # db.operation.name: the first operation
+    tables: list[str]  # the tables it names, in order
 
 
 def sql_span(execute: Callable, sql: str, params: Any, many: bool, context: dict) -> Any:
@@ -33,7 +38,7 @@ def sql_span(execute: Callable, sql: str, params: Any, many: bool, context: dict
     """
     if not trace.get_current_span().is_recording():
         return execute(sql, params, many, context)
-    operations, tables = summarize(sql)
+    summary = summarize(sql)
     db = context["connection"]
     settings = db.settings_dict
     system = db.vendor  # "sqlite", "postgresql": Django's names are the conventions'
@@ -41,14 +46,14 @@ def sql_span(execute: Callable, sql: str, params: Any, many: bool, context: dict
         "db.system.name": system,
         "db.namespace": str(settings["NAME"]),
         "db.query.text": sql,
-        "db.query.summary": " ".join(operations + tables),
+        "db.query.summary": summary.text,
         # Zipkin's Dependencies page draws the database as a service of its own.
         "peer.service": system,
     }
-    if operations:
-        attributes["db.operation.name"] = operations[0]
-    if len(set(tables)) == 1:
-        attributes["db.collection.name"] = tables[0]
+    if summary.operation:
+        attributes["db.operation.name"] = summary.operation
+    if len(set(summary.tables)) == 1:
+        attributes["db.collection.name"] = summary.tables[0]
     if settings.get("HOST"):
         attributes["server.address"] = settings["HOST"]
     if settings.get("PORT"):
@@ -58,24 +63,42 @@ def sql_span(execute: Callable, sql: str, params: Any, many: bool, context: dict
         return execute(sql, params, many, context)
 
 
-def summarize(sql: str) -> tuple[list[str], list[str]]:
-    """A statement's operations and the tables they touch, in order: what the
-    conventions' `db.query.summary` and the span name are made of.
+def summarize(sql: str) -> Summary:
+    """A statement's summary, as the conventions generate one: each operation and
+    each table it names, in the order they come (a subquery in FROM (...) is a
+    table with no name). Django quotes every table name; the summary leaves the
+    quotes out, so that names read as they do in the admin.
 
-    >>> summarize('SELECT "t"."id" FROM "toasts_toast" INNER JOIN "toasts_rating" ON ...')
-    (['SELECT'], ['toasts_toast', 'toasts_rating'])
-    >>> summarize('SAVEPOINT "s1_x1"')
-    (['SAVEPOINT'], [])
+    >>> summarize('SELECT "t"."id" FROM "toasts_toast" INNER JOIN "toasts_rating" ON ...').text
+    'SELECT toasts_toast toasts_rating'
+    >>> summarize('SAVEPOINT "s1_x1"').text
+    'SAVEPOINT'
     """
+    parts: list[str] = []
     operations: list[str] = []
     tables: list[str] = []
-    for operation, updated, table in _SUMMARY_WORDS.findall(sql):
-        if updated:
-            operation, table = "UPDATE", updated
-        if operation and not tables:  # a subquery in FROM (...) comes before any table
-            operations.append(operation.upper())
-        if table and table not in tables:
-            tables.append(table)
-    if not operations and sql.strip():  # BEGIN, SAVEPOINT, SET ...: the first word
-        operations.append(sql.split(None, 1)[0].upper())
-    return operations, tables
+    table_next = in_table_list = False
+    for token in _TOKENS.findall(sql):
+        word = token.upper()
+        if token in "(),":
+            # "FROM (" opens a table with no name; a comma in FROM a, b names another.
+            table_next = token == "," and in_table_list
+            in_table_list = in_table_list and token == ","
+        elif table_next:
+            name = token.replace('"', "")
+            parts.append(name)
+            tables.append(name)
+            table_next = False
+        elif word in _OPERATIONS:
+            parts.append(word)
+            operations.append(word)
+            table_next = word == "UPDATE"
+        elif word in _TARGET_NEXT:
+            table_next = True
+            in_table_list = word in {"FROM", "JOIN"}
+        elif in_table_list and word in {"WHERE", "ON", "GROUP", "ORDER", "LIMIT", "SET"}:
+            in_table_list = False
+    if not parts and sql.strip():  # BEGIN, SAVEPOINT, SET ...: the first word
+        parts.append(sql.split(None, 1)[0].upper())
+        operations.append(parts[0])
+    return Summary(" ".join(parts), operations[0] if operations else None, tables)
