@@ -110,9 +110,10 @@ def test_the_site_has_a_favicon(untraced_site, screen, visitor):
     response = visitor.get(url)
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("image/")
-    # Chromium asks for /favicon.ico only when a page names no icon.
-    screen.goto(f"{untraced_site.url}/toasts/")
-    screen.wait_for_timeout(500)
+    # Chromium asks for /favicon.ico only when a page names no icon: once it has
+    # fetched the icon the page names, it has made up its mind.
+    with screen.expect_request(lambda request: request.url == url):
+        screen.goto(f"{untraced_site.url}/toasts/")
     assert "/favicon.ico" not in untraced_site.log()
 
 

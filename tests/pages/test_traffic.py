@@ -57,3 +57,12 @@ def test_visits_only_the_paths_it_is_given(live_server, requests_received):
 def test_an_unreachable_site_is_a_clear_error():
     with pytest.raises(CommandError, match="Cannot reach the site at http://127.0.0.1:9"):
         traffic("http://127.0.0.1:9", n=1)
+
+
+def test_lists_only_the_ids_of_traces_that_were_sampled(runserver_site):
+    # A trace that sampling left out is in no Zipkin: its id would lead nowhere.
+    site = runserver_site(OTEL_TRACES_SAMPLER="always_off", TOAST_API_URL="http://127.0.0.1:9")
+    summary = traffic(site.url, n=3, ratings=0, paths=["/toasts/"])
+    assert "503 x3" in summary
+    assert "3 failed; none of them was traced (sampled)." in summary
+    assert not re.findall(r"^  [0-9a-f]{32}$", summary, re.MULTILINE)
