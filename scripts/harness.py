@@ -25,9 +25,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(
-    port: int, timeout: float = 60, process: subprocess.Popen | None = None
-) -> None:
+def wait_for_port(port: int, timeout: float = 60, process: subprocess.Popen | None = None) -> None:
     """Until something listens on `port` of 127.0.0.1: a TCP connection, not a
     request, which would leave a trace. Fails if `process` exits first."""
     deadline = time.monotonic() + timeout
