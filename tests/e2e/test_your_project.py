@@ -124,8 +124,8 @@ def test_the_page_its_sql_and_its_log_line_in_one_trace(server, serve, receiver,
     assert page["kind"] == "SERVER"
     assert page["localEndpoint"]["serviceName"] == "mysite"
     assert page["tags"]["url.path"] == "/users/"  # today's names
+    assert [s["name"] for s in children] == ["SELECT"]
     (sql,) = children
-    assert sql["name"] == "SELECT"
     assert sql["kind"] == "CLIENT"
     assert sql["tags"]["db.system.name"] == "sqlite"
     assert sql["tags"]["db.query.text"] == 'SELECT COUNT(*) AS "__count" FROM "auth_user"'
@@ -558,3 +558,18 @@ def _view(name: str, code: str) -> tuple[str, str]:
     """An edit of urls.py adding the view `name` at /name/."""
     last = 'urlpatterns += [path("users/", views.users)]\n'
     return last, f'{last}{code}\nurlpatterns += [path("{name}/", {name})]\n'
+
+
+def test_the_guides_links_lead_to_toastsites_files():
+    text = guide.GUIDE.read_text()
+    links = re.findall(r"\]\(([^)#:]+)(?:#([\w-]+))?\)", text)
+    assert {"../toastsite/telemetry/sql.py", "../toastsite/wsgi.py"} <= {path for path, _ in links}
+    for path, anchor in links:
+        target = guide.GUIDE.parent / path
+        assert target.is_file(), path
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", target.read_text(), re.MULTILINE)
+            slugs = {re.sub(r"[^\w -]", "", h).strip().lower().replace(" ", "-") for h in headings}
+            assert anchor in slugs, f"{path}#{anchor}"
+    for page in ("README.md", "docs/tutorial.md"):
+        assert "your-project.md)" in (ROOT / page).read_text(), page
