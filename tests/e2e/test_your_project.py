@@ -119,6 +119,7 @@ def test_the_page_its_sql_and_its_log_line_in_one_trace(server, serve, receiver,
     response = visitor.get(f"{site.url}/users/")
     assert response.status_code == 200
     assert response.text == "0 users\n"
+    assert flags(response) == "03"  # recorded
     page, children = page_trace(receiver, response)
     assert page["name"] == "GET users/"
     assert page["kind"] == "SERVER"
@@ -217,6 +218,9 @@ def test_with_zipkin_away_the_site_goes_on(serve, visitor):
         response = visitor.get(f"{site.url}/users/")
         assert response.status_code == 200
         assert traceresponse(response)
+    logged(
+        site, r"ERROR opentelemetry\S* \[trace_id=0 span_id=0\] Exception while exporting Span\.$"
+    )
 
 
 # --- Excluded URLs -------------------------------------------------------------

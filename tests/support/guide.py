@@ -95,7 +95,8 @@ def make_project(folder: Path) -> Path:
         target = project / block.path
         if block.append:
             assert target.exists(), f"the guide appends to {block.path}, which is not there"
-            target.write_text(target.read_text() + block.text)
+            # Two blank lines between, as a reader leaves them.
+            target.write_text(target.read_text().rstrip("\n") + "\n\n\n" + block.text)
         else:
             target.write_text(block.text)
     manage(project, "migrate", "--noinput", "-v0")
