@@ -226,12 +226,12 @@ def test_with_zipkin_away_the_site_goes_on(serve, visitor):
 # --- Excluded URLs -------------------------------------------------------------
 
 
-def test_static_files_under_gunicorn_excluded_and_not(serve, receiver, visitor):
+def test_static_files_under_gunicorn_and_uvicorn_excluded_and_not(serve, receiver, visitor):
     site = serve("gunicorn", with_env="OTEL_PYTHON_DJANGO_EXCLUDED_URLS")  # the guide's line
     for path in (STYLESHEET, "/health/"):
         assert "traceresponse" not in visitor.get(f"{site.url}{path}").headers, path
-    for excluded in ("^/static/", ""):
-        site = serve("gunicorn", OTEL_PYTHON_DJANGO_EXCLUDED_URLS=excluded)
+    for server, excluded in (("gunicorn", "^/static/"), ("gunicorn", ""), ("uvicorn", "")):
+        site = serve(server, OTEL_PYTHON_DJANGO_EXCLUDED_URLS=excluded)
         response = visitor.get(f"{site.url}{STYLESHEET}")
         assert response.status_code == 200
         (span,) = receiver.trace(response)
