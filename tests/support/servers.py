@@ -46,7 +46,7 @@ def wait_until_healthy(
         try:
             if is_up(requests.get(url, timeout=1)):
                 return
-        except (requests.ConnectionError, ValueError):
+        except (requests.ConnectionError, requests.Timeout, ValueError):
             pass
         time.sleep(0.1)
     raise RuntimeError(f"{name} was not up within {timeout}s:\n{log.read_text()[-3000:]}")
