@@ -96,11 +96,11 @@ def _config_path(file: str) -> str:
 
 
 @contextmanager
-def collector(zipkin: str, log: Path, **env: str) -> Iterator[str]:
-    """A Collector on free ports of 127.0.0.1 that sends on to `zipkin`; yields
-    its OTLP endpoint. `env` overrides the config's settings (COLLECTOR_*)."""
+def collector(zipkin: str, log: Path, **env: str) -> Iterator[Running]:
+    """A Collector on free ports of 127.0.0.1 that sends on to `zipkin`, with
+    collector/config.yaml; `env` overrides its settings (COLLECTOR_*)."""
     with run(zipkin, log, "config.yaml", **env) as running:
-        yield running.endpoint
+        yield running
 
 
 # Every span a sampler receives, logged before it decides: which traces it
@@ -116,6 +116,10 @@ service:
     traces/seen:
       receivers: [otlp]
       exporters: [debug/seen]
+  telemetry:
+    logs:
+      sampling:
+        enabled: false  # else the Collector logs 10 lines alike per 10 s, then 1 in 100
 """
 
 
@@ -243,6 +247,24 @@ def private_hosts(hosts: Path) -> list[str]:
     if probe.returncode != 0:
         skip_or_fail(f"cannot give the router a hosts file of its own: {probe.stderr.strip()}")
     return [*unshare, "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts)]
+
+
+def wait_until_decided(samplers: list[Running], timeout: float) -> None:
+    """Polls until no live sampler holds a trace undecided, on two polls a
+    second apart: what they kept is in Zipkin by then (they batch for 200 ms).
+    Call it once the spans are in: a sampler that has none yet holds nothing."""
+    deadline = time.monotonic() + timeout
+    was_empty = False
+    while True:
+        live = [s for s in samplers if s.process.poll() is None]
+        empty = all(
+            s.metric("otelcol_processor_tail_sampling_sampling_traces_on_memory") == 0 for s in live
+        )
+        if empty and was_empty:
+            return
+        assert time.monotonic() < deadline, f"the samplers still held traces after {timeout} s"
+        was_empty = empty
+        time.sleep(1)
 
 
 def wait_until(condition, timeout: float, what: str, every: float = 0.25):
