@@ -23,7 +23,7 @@ def script(tmp_path):
     """Runs collector.sh with its state in tmp_path, the build found where it is."""
     built = Path(binary()).parents[1]  # .../collector/otelcol-<hash>/otelcol-toastsite
     (tmp_path / "collector").symlink_to(built)
-    port = loopback_port(["127.0.0.1", "127.0.0.2", "127.0.0.3"])
+    port = loopback_port(["127.0.0.1", "127.0.0.2", "127.0.0.3"], block=range(-1, 3))
     env = {**os.environ, "TOASTSITE_CACHE": str(tmp_path), "COLLECTOR_PORT": str(port)}
     env = {k: v for k, v in env.items() if not k.startswith("COLLECTOR_") or k == "COLLECTOR_PORT"}
 

@@ -46,12 +46,23 @@ class Running:
     def endpoint(self) -> str:
         return f"http://{self.address}:{self.otlp}"
 
-    def metric(self, name: str) -> float:
-        """The sum of a metric's series in the Collector's own Prometheus metrics."""
+    def metric(self, name: str, missing: float | None = None) -> float:
+        """The sum of a metric's series in the Collector's own Prometheus metrics
+        (`missing` if it has none yet: a counter appears when first counted)."""
         text = requests.get(f"http://{self.address}:{self.metrics}/metrics", timeout=5).text
         values = [float(m[1]) for m in re.finditer(rf"^{name}(?:{{.*}})? (\S+)$", text, re.M)]
+        if not values and missing is not None:
+            return missing
         assert values, f"no metric {name} at {self.address}:{self.metrics}"
         return sum(values)
+
+    def undecided(self) -> float:
+        """Traces a tail sampler has taken in and not decided on yet. (Its
+        traces_on_memory gauge also counts decided traces: without a decision
+        cache, they stay in memory until the processor needs the room.)"""
+        received = self.metric("otelcol_processor_tail_sampling_new_trace_id_received", 0)
+        decided = self.metric("otelcol_processor_tail_sampling_global_count_traces_sampled", 0)
+        return received - decided
 
 
 @contextmanager
@@ -166,14 +177,16 @@ class Tier:
                 hosts.truncate()
 
 
-def loopback_port(addresses: list[str]) -> int:
-    """A port free on every one of `addresses`."""
+def loopback_port(addresses: list[str], block: range = range(1)) -> int:
+    """A port free on every one of `addresses`, with the ports at the offsets
+    in `block` from it (as scripts/collector.sh uses PORT-1 to PORT+2)."""
     for _ in range(50):
         port = free_port()
         try:
             for address in addresses:
-                with closing(socket.socket()) as probe:
-                    probe.bind((address, port))
+                for offset in block:
+                    with closing(socket.socket()) as probe:
+                        probe.bind((address, port + offset))
             return port
         except OSError:
             continue
@@ -250,16 +263,15 @@ def private_hosts(hosts: Path) -> list[str]:
 
 
 def wait_until_decided(samplers: list[Running], timeout: float) -> None:
-    """Polls until no live sampler holds a trace undecided, on two polls a
-    second apart: what they kept is in Zipkin by then (they batch for 200 ms).
+    """Polls until every live sampler has decided on every trace it took in,
+    on two polls a second apart: what they kept is in Zipkin by then (they
+    batch for 200 ms).
     Call it once the spans are in: a sampler that has none yet holds nothing."""
     deadline = time.monotonic() + timeout
     was_empty = False
     while True:
         live = [s for s in samplers if s.process.poll() is None]
-        empty = all(
-            s.metric("otelcol_processor_tail_sampling_sampling_traces_on_memory") == 0 for s in live
-        )
+        empty = all(s.undecided() == 0 for s in live)
         if empty and was_empty:
             return
         assert time.monotonic() < deadline, f"the samplers still held traces after {timeout} s"
