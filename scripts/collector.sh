@@ -80,7 +80,7 @@ build() {
     go install "go.opentelemetry.io/collector/cmd/builder@v$OCB_VERSION"
     mv "$GOBIN/builder" "$ocb"
   fi
-  say "building the Collector into $DIST (the first time takes about 5 minutes)"
+  say "building the Collector into $DIST (the first time takes about 6 minutes)"
   "$ocb" --config "$MANIFEST" --output-path "$DIST" >&2
 }
 
