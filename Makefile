@@ -51,7 +51,7 @@ soak: $(VENV)/.bench
 
 ## screenshots: run the tutorial's steps and copy their Zipkin UI screenshots into docs/img
 screenshots: $(VENV)/.dev
-	$(BIN)/pytest tests/e2e/test_tutorial.py
+	$(BIN)/pytest tests/e2e/test_tutorial.py tests/e2e/test_scale_out.py
 	mkdir -p docs/img && cp test-artifacts/tutorial/*.png docs/img/
 
 zipkin:

@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.support import servers, zipkin
+from tests.support.collector import Running
 from tests.support.collector import collector as otel_collector
 from tests.support.http import Visitor
 from toastsite.telemetry.setup import setup as setup_tracing
@@ -247,13 +248,14 @@ def to_zipkin(zipkin_server) -> dict[str, str]:
 
 
 @pytest.fixture
-def collector(zipkin_server, tmp_path) -> Callable[..., str]:
+def collector(zipkin_server, tmp_path) -> Callable[..., Running]:
     """A factory: starts the OpenTelemetry Collector (built with Go) in front of
-    the real Zipkin, with COLLECTOR_* settings; returns its OTLP endpoint."""
+    the real Zipkin, with COLLECTOR_* settings; returns it (`.endpoint` is its
+    OTLP endpoint)."""
     numbers = itertools.count()
     with ExitStack() as running:
 
-        def start(**env: str) -> str:
+        def start(**env: str) -> Running:
             log = tmp_path / f"collector-{next(numbers)}.log"
             return running.enter_context(otel_collector(zipkin_server, log, **env))
 

@@ -36,7 +36,7 @@ def test_one_variable_sends_the_same_trace_through_the_collector(
     )
 
     # Keep every trace and decide quickly: this is about the way, not sampling.
-    endpoint = collector(COLLECTOR_SAMPLE_PERCENT="100", COLLECTOR_DECISION_WAIT="1s")
+    endpoint = collector(COLLECTOR_SAMPLE_PERCENT="100", COLLECTOR_DECISION_WAIT="1s").endpoint
     frontend, _ = split(OTEL_TRACES_EXPORTER="otlp", OTEL_EXPORTER_OTLP_ENDPOINT=endpoint)
     since_ms = int(time.time() * 1000) - 1
     response = visitor.get(f"{frontend.url}/")
