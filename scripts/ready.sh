@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# What `make run`, `make split` and `make collector` do before they serve:
+# migrate the database, then wait for the Zipkin that `scripts/zipkin.sh
+# launch` started while the requirements installed, so that the first page's
+# trace reaches it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { echo "toastsite: $*" >&2; }
+
+# Ctrl-C reaches make as well, which then stops, but reports a recipe that
+# failed or died of a signal as an error. So each stage runs in the background,
+# where Ctrl-C does not reach it (no traceback), and Ctrl-C ends the stage and
+# this script, with status 0.
+quietly() {
+  "$@" &
+  trap "kill $! 2>/dev/null; wait; exit 0" INT
+  wait $!
+}
+
+say "migrating the database"
+quietly .venv/bin/python manage.py migrate --noinput -v0
+quietly scripts/zipkin.sh wait ||
+  say "running without Zipkin; spans go nowhere (OTEL_TRACES_EXPORTER=console prints them)."
