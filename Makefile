@@ -4,8 +4,10 @@ export PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
-# Zipkin starts while the requirements install (zipkin-launch comes first);
-# scripts/ready.sh migrates and then waits for it.
+# One line a stage, so that no wait is silent. Zipkin starts while the
+# requirements install (zipkin-launch comes first), and scripts/ready.sh
+# migrates, then waits for it. Ctrl-C ends each stage quietly: make would
+# report a command that fails or dies of it (honcho: status 130) as an error.
 SERVING = @echo "toastsite: serving http://127.0.0.1:$(PORT)/ (Ctrl-C stops it)"
 
 .PHONY: run split collector test lint bench soak screenshots zipkin-launch zipkin-stop clean lock
@@ -20,7 +22,7 @@ run: zipkin-launch $(VENV)/.runtime
 split: zipkin-launch $(VENV)/.runtime
 	@scripts/ready.sh
 	$(SERVING)
-	@PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
+	@trap 'exit 0' INT; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
 
 ## collector: like run, but the site sends OTLP to an OpenTelemetry Collector (built with Go 1.26+), which sends on to Zipkin
 collector: zipkin-launch $(VENV)/.runtime
