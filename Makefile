@@ -8,27 +8,27 @@ PORT ?= 8000
 # requirements install (zipkin-launch comes first), and scripts/ready.sh
 # migrates, then waits for it. Ctrl-C ends each stage quietly: make would
 # report a command that fails or dies of it (honcho: status 130) as an error.
-SERVING = @echo "toastsite: serving http://127.0.0.1:$(PORT)/ (Ctrl-C stops it)"
+serving = @echo "toastsite: serving $(1) (Ctrl-C stops it)"
 
 .PHONY: run split collector test lint bench soak screenshots zipkin-launch zipkin-stop clean lock
 
 ## run: set up, migrate, start Zipkin if it can, and serve on http://127.0.0.1:$(PORT)
 run: zipkin-launch $(VENV)/.runtime
 	@scripts/ready.sh
-	$(SERVING)
+	$(call serving,http://127.0.0.1:$(PORT)/)
 	@$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 ## split: the same code as two services, the api on :8001 and the frontend on :8000
 split: zipkin-launch $(VENV)/.runtime
 	@scripts/ready.sh
-	$(SERVING)
+	$(call serving,the api on http://127.0.0.1:8001/ and the frontend on http://127.0.0.1:8000/)
 	@trap 'exit 0' INT; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
 
 ## collector: like run, but the site sends OTLP to an OpenTelemetry Collector (built with Go 1.26+), which sends on to Zipkin
 collector: zipkin-launch $(VENV)/.runtime
 	@scripts/ready.sh
 	scripts/collector.sh start
-	$(SERVING)
+	$(call serving,http://127.0.0.1:$(PORT)/)
 	@OTEL_TRACES_EXPORTER=otlp $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 ## test: lint, check migrations, run the whole test suite
