@@ -10,12 +10,14 @@ say() { echo "toastsite: $*" >&2; }
 
 # Ctrl-C reaches make as well, which then stops, but reports a recipe that
 # failed or died of a signal as an error. So each stage runs in the background,
-# where Ctrl-C does not reach it (no traceback), and Ctrl-C ends the stage and
-# this script, with status 0.
+# where Ctrl-C does not reach it (no traceback), and Ctrl-C stops the stage and
+# ends this script, with status 0.
+stage=""
+trap 'kill $stage 2>/dev/null; wait; exit 0' INT
 quietly() {
   "$@" &
-  trap "kill $! 2>/dev/null; wait; exit 0" INT
-  wait $!
+  stage=$!
+  wait $stage
 }
 
 say "migrating the database"
