@@ -6,30 +6,34 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 # One line a stage, so that no wait is silent. Zipkin starts while the
 # requirements install (zipkin-launch comes first), and scripts/ready.sh
-# migrates, then waits for it. Ctrl-C ends each stage quietly: make would
-# report a command that fails or dies of it (honcho: status 130) as an error.
+# migrates, then waits for it.
 serving = @echo "toastsite: serving $(1) (Ctrl-C stops it)"
+# Ctrl-C ends each stage quietly. make reports a command that fails or dies of
+# it as an error (honcho ends with status 130), and says "wait: No child
+# processes" if the command ends before make has handled the same Ctrl-C (on a
+# busy machine): so the stage's shell takes a moment, then ends well.
+QUIETLY := trap 'sleep 0.2; exit 0' INT;
 
 .PHONY: run split collector test lint bench soak screenshots zipkin-launch zipkin-stop clean lock
 
 ## run: set up, migrate, start Zipkin if it can, and serve on http://127.0.0.1:$(PORT)
 run: zipkin-launch $(VENV)/.runtime
-	@scripts/ready.sh
+	@$(QUIETLY) scripts/ready.sh
 	$(call serving,http://127.0.0.1:$(PORT)/)
-	@$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	@$(QUIETLY) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 ## split: the same code as two services, the api on :8001 and the frontend on :8000
 split: zipkin-launch $(VENV)/.runtime
-	@scripts/ready.sh
+	@$(QUIETLY) scripts/ready.sh
 	$(call serving,the api on http://127.0.0.1:8001/ and the frontend on http://127.0.0.1:8000/)
-	@trap 'exit 0' INT; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
+	@$(QUIETLY) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
 
 ## collector: like run, but the site sends OTLP to an OpenTelemetry Collector (built with Go 1.26+), which sends on to Zipkin
 collector: zipkin-launch $(VENV)/.runtime
-	@scripts/ready.sh
-	scripts/collector.sh start
+	@$(QUIETLY) scripts/ready.sh
+	@$(QUIETLY) scripts/collector.sh start
 	$(call serving,http://127.0.0.1:$(PORT)/)
-	@OTEL_TRACES_EXPORTER=otlp $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	@$(QUIETLY) OTEL_TRACES_EXPORTER=otlp $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 ## test: lint, check migrations, run the whole test suite
 test: $(VENV)/.dev lint
@@ -71,10 +75,10 @@ clean:
 
 # Each set on top of the ones before, installed together: the same versions.
 $(VENV)/.runtime: requirements.txt
-	@scripts/venv.sh $@ requirements.txt
+	@$(QUIETLY) scripts/venv.sh requirements.txt && touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
-	@scripts/venv.sh $@ requirements.txt requirements-dev.txt
+	@$(QUIETLY) scripts/venv.sh requirements.txt requirements-dev.txt && touch $@
 
 $(VENV)/.bench: $(VENV)/.dev requirements-bench.txt
-	@scripts/venv.sh $@ requirements.txt requirements-dev.txt requirements-bench.txt
+	@$(QUIETLY) scripts/venv.sh requirements.txt requirements-dev.txt requirements-bench.txt && touch $@

@@ -8,12 +8,10 @@ cd "$(dirname "$0")/.."
 
 say() { echo "toastsite: $*" >&2; }
 
-# Ctrl-C reaches make as well, which then stops, but reports a recipe that
-# failed or died of a signal as an error. So each stage runs in the background,
-# where Ctrl-C does not reach it (no traceback), and Ctrl-C stops the stage and
-# ends this script, with status 0.
+# Each stage runs in the background, where Ctrl-C does not reach it, so that
+# Python prints no traceback; Ctrl-C stops the stage from here instead.
 stage=""
-trap 'kill $stage 2>/dev/null; wait; exit 0' INT
+trap 'kill $stage 2>/dev/null; wait; exit 130' INT
 quietly() {
   "$@" &
   stage=$!

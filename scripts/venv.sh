@@ -2,7 +2,7 @@
 # The virtualenv .venv, with the requirements files given installed into it
 # together (so the same versions), every file checked against its hash.
 #
-#   scripts/venv.sh STAMP REQUIREMENTS...   touches STAMP once all is in
+#   scripts/venv.sh REQUIREMENTS...
 #
 # With uv, the version requirements-dev.txt pins, itself installed from its
 # hashed wheel once into the cache outside the repo: a few seconds in all.
@@ -18,10 +18,6 @@ UV_HOME="$CACHE/uv-$UV_VERSION"
 UV="$UV_HOME/bin/uv"
 
 say() { echo "toastsite: $*" >&2; }
-
-# Ctrl-C reaches make as well, which then stops, but reports a recipe that
-# failed or died of a signal as an error: end quietly instead (without STAMP).
-trap 'exit 0' INT
 
 fetch_uv() {
   [[ -x "$UV" ]] && return 0
@@ -39,8 +35,6 @@ fetch_uv() {
   [[ -x "$UV" ]]
 }
 
-stamp="$1"
-shift
 requirements=()
 for file in "$@"; do requirements+=(-r "$file"); done
 
@@ -63,4 +57,3 @@ else
   "$VENV/bin/python" -m pip --disable-pip-version-check install --quiet --require-hashes \
     "${requirements[@]}"
 fi
-touch "$stamp"

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from tests.support import zipkin
-from tests.support.http import traceresponse
+from tests.support.http import Visitor, traceresponse
 from tests.support.servers import ROOT, free_port, skip_or_fail
 
 pytestmark = pytest.mark.e2e
@@ -97,14 +97,15 @@ class Make:
 def first_page_trace(site: str, zipkin_url: str) -> list[dict]:
     """The first page once the site answers, and its trace, from Zipkin."""
     deadline = time.monotonic() + 60
-    while True:
-        try:
-            response = requests.get(f"{site}/", timeout=10)
-            break
-        except requests.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+    with Visitor() as visitor:
+        while True:
+            try:
+                response = visitor.get(f"{site}/")
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
     assert response.status_code == 200
     return zipkin.fetch_trace(zipkin_url, traceresponse(response).trace_id)
 
@@ -238,7 +239,7 @@ def test_ctrl_c_ends_the_stages_before_serving_quietly(stage, tmp_path):
                 os.killpg(ready.pid, signal.SIGINT)  # Ctrl-C
                 break
         lines += ready.stdout.readlines()
-        assert ready.wait(timeout=30) == 0
+        assert ready.wait(timeout=30) == 130  # interrupted, as it was told (make ends well)
     finally:
         subprocess.run([script, "stop", str(port)], capture_output=True)
     assert stage in lines[-1], lines  # and nothing after it
@@ -268,11 +269,16 @@ def installer(request, tmp_path) -> dict:
 def venv_sh(installer: dict, requirements: str) -> subprocess.CompletedProcess:
     (installer["project"] / "req.txt").write_text(requirements)
     return subprocess.run(
-        [installer["project"] / "scripts" / "venv.sh", ".venv/.stamp", "req.txt"],
+        [installer["project"] / "scripts" / "venv.sh", "req.txt"],
         env=installer["env"],
         capture_output=True,
         text=True,
     )
+
+
+def has_sqlparse(installer: dict) -> bool:
+    python = installer["project"] / ".venv" / "bin" / "python"
+    return subprocess.run([python, "-c", "import sqlparse"], capture_output=True).returncode == 0
 
 
 def test_requirements_install_with_their_hashes_checked(installer):
@@ -291,9 +297,7 @@ def test_requirements_install_with_their_hashes_checked(installer):
             "toastsite: creating .venv",
             "toastsite: installing req.txt with pip (hash-checked)",
         ]
-    python = installer["project"] / ".venv" / "bin" / "python"
-    subprocess.run([python, "-c", "import sqlparse"], check=True)
-    assert (installer["project"] / ".venv" / ".stamp").is_file()
+    assert has_sqlparse(installer)
 
 
 @pytest.mark.parametrize(
@@ -307,4 +311,4 @@ def test_requirements_without_their_right_hash_are_refused(installer, requiremen
     refused = venv_sh(installer, requirements)
     assert refused.returncode != 0
     assert "hash" in refused.stderr.lower()
-    assert not (installer["project"] / ".venv" / ".stamp").exists()
+    assert not has_sqlparse(installer)
