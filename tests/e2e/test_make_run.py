@@ -291,7 +291,9 @@ def test_requirements_install_with_their_hashes_checked(installer):
             "toastsite: installing req.txt with uv (hash-checked)",
         ]
     else:
+        cache = Path(installer["env"]["HOME"]) / ".cache" / "toastsite"
         assert said == [
+            f"toastsite: fetching uv {UV_VERSION} into {cache}, once (hash-checked)",
             "toastsite: uv could not be had; using Python's venv and pip instead, "
             "which takes longer",
             "toastsite: creating .venv",
