@@ -5,9 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 # One line a stage, so that no wait is silent. Zipkin starts while the
-# requirements install (zipkin-launch comes first), and scripts/ready.sh
-# migrates, then waits for it.
-serving = @echo "toastsite: serving $(1) (Ctrl-C stops it)"
+# requirements install (zipkin-launch comes first); scripts/ready.sh migrates,
+# waits for it, and says where the site is served.
+#
 # Ctrl-C ends each stage quietly. make reports a command that fails or dies of
 # it as an error (honcho ends with status 130), and says "wait: No child
 # processes" if the command ends before make has handled the same Ctrl-C (on a
@@ -18,21 +18,18 @@ QUIETLY := trap 'sleep 0.2; exit 0' INT;
 
 ## run: set up, migrate, start Zipkin if it can, and serve on http://127.0.0.1:$(PORT)
 run: zipkin-launch $(VENV)/.runtime
-	@$(QUIETLY) scripts/ready.sh
-	$(call serving,http://127.0.0.1:$(PORT)/)
+	@$(QUIETLY) scripts/ready.sh http://127.0.0.1:$(PORT)/
 	@$(QUIETLY) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 ## split: the same code as two services, the api on :8001 and the frontend on :8000
 split: zipkin-launch $(VENV)/.runtime
-	@$(QUIETLY) scripts/ready.sh
-	$(call serving,the api on http://127.0.0.1:8001/ and the frontend on http://127.0.0.1:8000/)
+	@$(QUIETLY) scripts/ready.sh "the api on http://127.0.0.1:8001/ and the frontend on http://127.0.0.1:8000/"
 	@$(QUIETLY) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
 
 ## collector: like run, but the site sends OTLP to an OpenTelemetry Collector (built with Go 1.26+), which sends on to Zipkin
 collector: zipkin-launch $(VENV)/.runtime
-	@$(QUIETLY) scripts/ready.sh
 	@$(QUIETLY) scripts/collector.sh start
-	$(call serving,http://127.0.0.1:$(PORT)/)
+	@$(QUIETLY) scripts/ready.sh http://127.0.0.1:$(PORT)/
 	@$(QUIETLY) OTEL_TRACES_EXPORTER=otlp $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 ## test: lint, check migrations, run the whole test suite

@@ -2,7 +2,9 @@
 # What `make run`, `make split` and `make collector` do before they serve:
 # migrate the database, then wait for the Zipkin that `scripts/zipkin.sh
 # launch` started while the requirements installed, so that the first page's
-# trace reaches it.
+# trace reaches it, then say where the site is about to be served.
+#
+#   scripts/ready.sh WHERE
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,3 +24,4 @@ say "migrating the database"
 quietly .venv/bin/python manage.py migrate --noinput -v0
 quietly scripts/zipkin.sh wait ||
   say "running without Zipkin; spans go nowhere (OTEL_TRACES_EXPORTER=console prints them)."
+say "serving $1 (Ctrl-C stops it)"

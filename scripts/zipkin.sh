@@ -129,7 +129,10 @@ keep_archive() {
 }
 
 # The server's own start, in the background: Java, the jar, then the JVM.
+# Ctrl-C on `make run` stops neither it nor the server: bash lets some of the
+# commands it runs in the background see Ctrl-C, unless told to ignore it.
 launch_server() {
+  trap '' INT
   check_java
   fetch
   local server=("${SERVER[@]}") quick=(-XX:TieredStopAtLevel=1)

@@ -225,7 +225,7 @@ def test_ctrl_c_ends_the_stages_before_serving_quietly(stage, tmp_path):
     try:
         subprocess.run([script, "launch", str(port)], check=True)
         ready = subprocess.Popen(
-            [ROOT / "scripts" / "ready.sh"],
+            [ROOT / "scripts" / "ready.sh", "here"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
