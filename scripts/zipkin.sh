@@ -108,9 +108,9 @@ unpack() {
   ((${VERSION%%.*} >= 3)) || return 1 # Spring Boot 3's tool; older jars would just run
   local tmp
   tmp="$(mktemp -d "$CACHE/unpack.XXXXXX")"
+  # Never over another's: a server may be running from it.
   if nice java -Djarmode=tools -jar "$JAR" extract --destination "$tmp/app" >/dev/null 2>&1; then
-    rm -rf "$(dirname "$UNPACKED")"
-    mv "$tmp/app" "$(dirname "$UNPACKED")"
+    mv -T "$tmp/app" "$(dirname "$UNPACKED")" 2>/dev/null || true
   fi
   rm -rf "$tmp"
   [[ -f "$UNPACKED" ]]
