@@ -45,8 +45,10 @@ def project_copy(into: Path) -> Path:
 
 
 def newcomer_env(home: Path, **extra: str) -> dict[str, str]:
-    """This environment without the suite's own venv, database or caches."""
+    """This environment without the suite's own venv, database or caches, nor
+    the make that may run the suite (`make test`)."""
     dropped = {"VIRTUAL_ENV", "DATABASE_URL", "XDG_CACHE_HOME", "TOASTSITE_CACHE", "UV_CACHE_DIR"}
+    dropped |= {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"}
     env = {name: value for name, value in os.environ.items() if name not in dropped}
     return {**env, "HOME": str(home), **extra}
 
