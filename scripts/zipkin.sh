@@ -64,11 +64,12 @@ fetch_into() {
 }
 
 healthy() { curl -fs "http://127.0.0.1:$PORT/health" 2>/dev/null | grep -q '"status" *: *"UP"'; }
-# The process in pidfile $1 runs, and is ours (not another that got its pid since).
+# The process in pidfile $1 runs, and is ours (not another that got its pid
+# since). -ww: the jar's name may come after the first 80 columns.
 alive() {
   local pid
   pid="$(cat "$1" 2>/dev/null)" && kill -0 "$pid" 2>/dev/null &&
-    { ! command -v ps >/dev/null || [[ "$(ps -o args= -p "$pid")" == *zipkin* ]]; }
+    { ! command -v ps >/dev/null || [[ "$(ps -ww -o args= -p "$pid")" == *zipkin* ]]; }
 }
 
 JAVA_VERSION=""
