@@ -149,7 +149,7 @@ launch_server() {
   STORAGE_TYPE=mem nohup java "${quick[@]}" "${server[@]}" >"$LOG" 2>&1 &
   echo $! >"$PIDFILE"
   if [[ "${server[2]}" == "$JAR" ]]; then
-    (until healthy || ! alive "$PIDFILE"; do sleep 0.5; done; unpack) >/dev/null 2>&1 &
+    (while ! healthy; do alive "$PIDFILE" || exit; sleep 0.5; done; unpack) >/dev/null 2>&1 &
   fi
 }
 

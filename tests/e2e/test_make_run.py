@@ -232,10 +232,16 @@ def test_waiting_for_zipkin_is_said_only_while_it_is_not_up():
 def test_ctrl_c_ends_the_stages_before_serving_quietly(stage, tmp_path):
     script = zipkin_script()
     port = free_port()
+    # A cache with just the jar: the server's first start, the slowest.
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    jar = subprocess.run([script, "fetch"], capture_output=True, text=True).stdout.strip()
+    (cache / Path(jar).name).symlink_to(jar)
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "ZIPKIN_PORT": str(port),
+        "TOASTSITE_CACHE": str(cache),
     }
     lines: list[str] = []
     try:
@@ -251,7 +257,7 @@ def test_ctrl_c_ends_the_stages_before_serving_quietly(stage, tmp_path):
             lines.append(line)
             if "migrating" in line and stage == "waiting for Zipkin":
                 # Launched as migrating starts, Zipkin is not up when it ends.
-                subprocess.run([script, "launch", str(port)], check=True)
+                subprocess.run([script, "launch", str(port)], env=env, check=True)
             if stage in line:
                 time.sleep(0.2)  # into the stage: Python and Zipkin take longer to be done
                 os.killpg(ready.pid, signal.SIGINT)  # Ctrl-C
@@ -259,7 +265,7 @@ def test_ctrl_c_ends_the_stages_before_serving_quietly(stage, tmp_path):
         lines += ready.stdout.readlines()
         assert ready.wait(timeout=30) == 130, lines  # interrupted, as it was told
     finally:
-        subprocess.run([script, "stop", str(port)], capture_output=True)
+        subprocess.run([script, "stop", str(port)], env=env, capture_output=True)
     assert stage in lines[-1], lines  # and nothing after it
     assert not [line for line in lines if "Traceback" in line], lines
 
