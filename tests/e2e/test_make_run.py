@@ -6,6 +6,7 @@ import pwd
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +28,10 @@ ZIPKIN_VERSION = "3.6.1"
 # first line that does not go on.
 RUNTIME = (ROOT / "requirements.txt").read_text()
 SQLPARSE = re.search(r"^sqlparse==.*?[^\\]\n", RUNTIME, re.M | re.S)[0]
+
+
+def wrong_hashes(requirement: str) -> str:
+    return re.sub(r"sha256:\w+", "sha256:" + "0" * 64, requirement)
 
 
 def project_copy(into: Path) -> Path:
@@ -228,6 +233,32 @@ def test_waiting_for_zipkin_is_said_only_while_it_is_not_up():
     assert again.stderr.splitlines() == [f"zipkin: {ui}"]
 
 
+def test_zipkin_listens_on_9411_unless_told_otherwise(tmp_path):
+    script = zipkin_script()
+    try:
+        socket.create_connection(("127.0.0.1", 9411), timeout=1).close()
+        pytest.skip("something listens on 9411 already")
+    except OSError:
+        pass
+    # A cache of its own, so that its pid files are not those of another's Zipkin.
+    env = {name: value for name, value in os.environ.items() if name != "ZIPKIN_PORT"}
+    env["TOASTSITE_CACHE"] = str(tmp_path)
+    jar = Path(subprocess.run([script, "fetch"], capture_output=True, text=True).stdout.strip())
+    (tmp_path / jar.name).symlink_to(jar)
+    try:
+        subprocess.run([script, "launch"], env=env, check=True)
+        waited = subprocess.run([script, "wait"], env=env, capture_output=True, text=True)
+    finally:
+        subprocess.run([script, "stop"], env=env, capture_output=True)
+    assert waited.stderr.splitlines()[-1] == (
+        "zipkin: started. Zipkin UI: http://localhost:9411/zipkin/ (stop it: make zipkin-stop)"
+    )
+    # Its first start unpacks the jar for the next ones once it is up: let that end.
+    deadline = time.monotonic() + 120
+    while list(tmp_path.glob("unpack.*")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
 @pytest.mark.parametrize("stage", ["migrating the database", "waiting for Zipkin"])
 def test_ctrl_c_ends_the_stages_before_serving_quietly(stage, tmp_path):
     script = zipkin_script()
@@ -329,7 +360,7 @@ def test_requirements_install_with_their_hashes_checked(installer):
 @pytest.mark.parametrize(
     "requirements",
     [
-        pytest.param(re.sub(r"sha256:\w+", "sha256:" + "0" * 64, SQLPARSE), id="a wrong hash"),
+        pytest.param(wrong_hashes(SQLPARSE), id="a wrong hash"),
         pytest.param("sqlparse==0.6.1\n", id="no hash"),
     ],
 )
@@ -338,3 +369,27 @@ def test_requirements_without_their_right_hash_are_refused(installer, requiremen
     assert refused.returncode != 0
     assert "hash" in refused.stderr.lower()
     assert not has_sqlparse(installer)
+
+
+def test_a_uv_wheel_that_does_not_match_its_hash_is_not_used(tmp_path):
+    project = tmp_path / "project"
+    (project / "scripts").mkdir(parents=True)
+    shutil.copy2(ROOT / "scripts" / "venv.sh", project / "scripts")
+    dev = (ROOT / "requirements-dev.txt").read_text()
+    uv = re.search(r"^uv==.*?[^\\]\n", dev, re.M | re.S)[0]
+    (project / "requirements-dev.txt").write_text(dev.replace(uv, wrong_hashes(uv)))
+    (project / "req.txt").write_text(SQLPARSE)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {name: value for name, value in os.environ.items() if name != "VIRTUAL_ENV"}
+    env.pop("XDG_CACHE_HOME", None)
+    env.pop("TOASTSITE_CACHE", None)
+    done = subprocess.run(
+        [project / "scripts" / "venv.sh", "req.txt"],
+        env={**env, "HOME": str(home)},
+        capture_output=True,
+        text=True,
+    )
+    assert "DO NOT MATCH THE HASHES" in done.stderr
+    assert "toastsite: uv could not be had; using Python's venv and pip instead" in done.stderr
+    assert not (home / ".cache" / "toastsite" / f"uv-{UV_VERSION}").exists()
