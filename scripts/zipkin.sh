@@ -100,7 +100,8 @@ SERVER=("-Xmx${ZIPKIN_HEAP:-1g}" -jar "$JAR" "--armeria.ports[0].port=$PORT"
 # (Spring Boot's own tool) whose classes the JVM keeps in an archive, written
 # by the first server started from them as it stops and checked before use (a
 # torn one would crash the JVM). The very first start runs the jar as it is,
-# which is sooner than unpacking it first, and unpacks it once it is up.
+# which is sooner than unpacking it first, and unpacks it once it is up, niced
+# so that the site's first pages come first.
 UNPACKED="$CACHE/zipkin-server-$VERSION/zipkin-server-$VERSION-exec.jar"
 archive() { echo "$CACHE/zipkin-server-$VERSION-java$JAVA_VERSION.jsa"; }
 
