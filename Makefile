@@ -1,36 +1,36 @@
 # The two commands a newcomer needs: `make run` and `make test`.
-PYTHON ?= python3
+# The Python that makes the venv (scripts/venv.sh).
+export PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
-# Hash-checked (the requirements files have hashes), with the venv's own pip.
-PIP_INSTALL := $(BIN)/python -m pip --disable-pip-version-check install --quiet
+# One line a stage, so that no wait is silent. Zipkin starts while the
+# requirements install (zipkin-launch comes first); scripts/ready.sh migrates,
+# waits for it, and says where the site is served.
+#
+# Ctrl-C ends each stage quietly. make reports a command that fails or dies of
+# it as an error (honcho ends with status 130), and says "wait: No child
+# processes" if the command ends before make has handled the same Ctrl-C (on a
+# busy machine): so the stage's shell takes a moment, then ends well.
+QUIETLY := trap 'sleep 0.2; exit 0' INT;
 
-NO_ZIPKIN := echo "toastsite: running without Zipkin; spans go nowhere (OTEL_TRACES_EXPORTER=console prints them)."
-# Zipkin starts while the requirements install; the site is served once Zipkin
-# answers (or could not start), so that the first page's trace reaches it.
-WAIT_ZIPKIN := scripts/zipkin.sh wait || $(NO_ZIPKIN)
-
-.PHONY: run split collector test lint bench soak screenshots zipkin zipkin-launch zipkin-stop clean lock
+.PHONY: run split collector test lint bench soak screenshots zipkin-launch zipkin-stop clean lock
 
 ## run: set up, migrate, start Zipkin if it can, and serve on http://127.0.0.1:$(PORT)
 run: zipkin-launch $(VENV)/.runtime
-	$(BIN)/python manage.py migrate --noinput
-	@$(WAIT_ZIPKIN)
-	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	@$(QUIETLY) scripts/ready.sh http://127.0.0.1:$(PORT)/
+	@$(QUIETLY) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 ## split: the same code as two services, the api on :8001 and the frontend on :8000
 split: zipkin-launch $(VENV)/.runtime
-	$(BIN)/python manage.py migrate --noinput
-	@$(WAIT_ZIPKIN)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
+	@$(QUIETLY) scripts/ready.sh "the api on http://127.0.0.1:8001/ and the frontend on http://127.0.0.1:8000/"
+	@$(QUIETLY) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
 
 ## collector: like run, but the site sends OTLP to an OpenTelemetry Collector (built with Go 1.26+), which sends on to Zipkin
 collector: zipkin-launch $(VENV)/.runtime
-	$(BIN)/python manage.py migrate --noinput
-	@$(WAIT_ZIPKIN)
-	scripts/collector.sh start
-	OTEL_TRACES_EXPORTER=otlp $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	@$(QUIETLY) scripts/collector.sh start
+	@$(QUIETLY) scripts/ready.sh http://127.0.0.1:$(PORT)/
+	@$(QUIETLY) OTEL_TRACES_EXPORTER=otlp $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 ## test: lint, check migrations, run the whole test suite
 test: $(VENV)/.dev lint
@@ -54,9 +54,6 @@ screenshots: $(VENV)/.dev
 	$(BIN)/pytest tests/e2e/test_tutorial.py tests/e2e/test_scale_out.py
 	mkdir -p docs/img && cp test-artifacts/tutorial/*.png docs/img/
 
-zipkin:
-	scripts/zipkin.sh start
-
 zipkin-launch:
 	@scripts/zipkin.sh launch
 
@@ -75,14 +72,10 @@ clean:
 
 # Each set on top of the ones before, installed together: the same versions.
 $(VENV)/.runtime: requirements.txt
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(PIP_INSTALL) -r requirements.txt
-	touch $@
+	@$(QUIETLY) scripts/venv.sh requirements.txt && touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
-	$(PIP_INSTALL) -r requirements.txt -r requirements-dev.txt
-	touch $@
+	@$(QUIETLY) scripts/venv.sh requirements.txt requirements-dev.txt && touch $@
 
 $(VENV)/.bench: $(VENV)/.dev requirements-bench.txt
-	$(PIP_INSTALL) -r requirements.txt -r requirements-dev.txt -r requirements-bench.txt
-	touch $@
+	@$(QUIETLY) scripts/venv.sh requirements.txt requirements-dev.txt requirements-bench.txt && touch $@
