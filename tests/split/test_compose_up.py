@@ -44,6 +44,7 @@ from tests.support.servers import ARTIFACTS, ROOT, skip_or_fail
 pytestmark = pytest.mark.compose
 
 COMPOSE_ARTIFACTS = ARTIFACTS / "compose-up"
+SHOTS = ARTIFACTS / "tutorial"
 # A project of its own (containers, network, volume, images), beside any of
 # the reader's, and removed with all of them at the end.
 PROJECT = f"toastsite-test-{secrets.token_hex(4)}"
@@ -351,7 +352,7 @@ def test_one_trace_goes_from_the_frontend_through_the_api_to_postgresql(visits):
     assert all(span["localEndpoint"]["serviceName"] == "api" for span in sql)
 
 
-def test_every_api_replica_serves_calls_and_shows_in_zipkin_as_itself(stack):
+def test_every_api_replica_serves_calls_and_shows_in_zipkin_as_itself(stack, page):
     replicas = {hostname(container) for container in stack.containers("api")}
     assert len(replicas) == REPLICAS
     views = home_page_views(30, per_second=5)
@@ -371,6 +372,7 @@ def test_every_api_replica_serves_calls_and_shows_in_zipkin_as_itself(stack):
     # So a home page's two calls went to two replicas.
     for trace in traces.values():
         assert len({span["tags"]["host.name"] for span in api_calls(trace)}) == 2
+    screenshot_a_replica(page, next(iter(traces)))
 
     # What the way through the balancer adds to a call, on the frontend's
     # kept-alive connection: the client span less the api's own server span.
@@ -550,6 +552,20 @@ def test_the_scale_profile_routes_each_trace_to_one_of_three_samplers(stack):
     assert kept
     assert all(services == {"frontend", "api"} for services in kept.values()), kept
     assert not stack.problems_in_logs()
+
+
+def screenshot_a_replica(page, trace_id: str) -> None:
+    """A home page's trace in Zipkin's UI, its call for the toast of the day
+    open on the api's side: the tags name the replica (`make screenshots`
+    does not take it: copy it from test-artifacts/tutorial/ by hand)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto(f"{ZIPKIN}/zipkin/traces/{trace_id}")
+    page.get_by_text("get home", exact=False).first.wait_for(timeout=15_000)
+    page.get_by_text("get api/toasts/today/", exact=False).first.click()
+    tag = page.get_by_text("service.instance.id", exact=True).first
+    tag.wait_for(timeout=15_000)
+    tag.scroll_into_view_if_needed()  # the span's panel scrolls on its own
+    page.screenshot(path=SHOTS / "step10-replica.png")
 
 
 # --- Containers -----------------------------------------------------------------------
