@@ -22,10 +22,18 @@ def services(compose) -> dict:
     return compose["services"]
 
 
-def test_the_four_services_are_there_and_the_collector_on_request(services):
+@pytest.fixture(scope="module")
+def haproxy() -> str:
+    """balancer/haproxy.cfg without its comments."""
+    text = (ROOT / "balancer" / "haproxy.cfg").read_text()
+    return "\n".join(line.split("#", 1)[0].rstrip() for line in text.splitlines())
+
+
+def test_the_services_are_there_and_the_collectors_on_request(services):
     always = {name for name, service in services.items() if "profiles" not in service}
-    assert always == {"zipkin", "db", "api", "frontend"}
+    assert always == {"zipkin", "db", "migrate", "api", "balancer", "frontend"}
     assert services["collector"]["profiles"] == ["collector"]
+    assert services["router"]["profiles"] == services["sampler"]["profiles"] == ["scale"]
 
 
 def test_images_are_pinned_to_a_version(services):
@@ -39,18 +47,23 @@ def test_api_and_frontend_are_built_from_this_dockerfile_for_their_port(services
         build = services[name]["build"]
         assert build["context"] == "."
         assert build["args"]["PORT"] == services[name]["environment"]["PORT"]  # EXPOSE
+    assert services["migrate"]["build"] == services["api"]["build"]
 
 
 def test_services_wait_for_healthy_dependencies(services):
-    for name in ("zipkin", "db", "api", "frontend"):
+    for name in ("zipkin", "db", "api", "balancer", "frontend"):
         assert services[name]["healthcheck"]["test"]
+    # The database is migrated once, before any replica of the api starts.
+    assert services["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}
     # Spans sent before Zipkin listens would be lost: wait until it is healthy.
     assert services["api"]["depends_on"] == {
+        "migrate": {"condition": "service_completed_successfully"},
         "db": {"condition": "service_healthy"},
         "zipkin": {"condition": "service_healthy"},
     }
+    assert services["balancer"]["depends_on"] == {"api": {"condition": "service_healthy"}}
     assert services["frontend"]["depends_on"] == {
-        "api": {"condition": "service_healthy"},
+        "balancer": {"condition": "service_healthy"},
         "zipkin": {"condition": "service_healthy"},
     }
     assert services["api"]["restart"] == "on-failure"
@@ -68,6 +81,23 @@ def test_healthchecks_probe_what_each_service_serves(services):
         assert f"http://127.0.0.1:{port}/health/" in services[name]["healthcheck"]["test"][-1]
 
 
+def test_the_balancer_checks_its_replicas_and_reports_its_own_health(services, haproxy):
+    # Its healthcheck asks HAProxy's monitor, which fails while no replica is up.
+    monitor = re.search(
+        r"frontend health\n\s+bind 127\.0\.0\.1:(\d+)\n\s+monitor-uri (\S+)", haproxy
+    )
+    assert monitor, "no monitor frontend in haproxy.cfg"
+    port, uri = monitor.groups()
+    assert f"/dev/tcp/127.0.0.1/{port}" in services["balancer"]["healthcheck"]["test"][-1]
+    assert f"GET {uri} HTTP/1.0" in services["balancer"]["healthcheck"]["test"][-1]
+    assert "monitor fail if { nbsrv(api) lt 1 }" in haproxy
+    # Each replica is checked on the api's /health/, with a Host the api allows.
+    check = re.search(r"http-check send meth GET uri (\S+) ver HTTP/1.1 hdr Host (\S+)", haproxy)
+    assert check
+    assert check.group(1) == "/health/"
+    assert check.group(2) in services["api"]["environment"]["DJANGO_ALLOWED_HOSTS"].split(",")
+
+
 def test_published_ports_are_on_loopback_and_the_database_is_never_published(services):
     for name, service in services.items():
         for port in service.get("ports", []):
@@ -75,14 +105,49 @@ def test_published_ports_are_on_loopback_and_the_database_is_never_published(ser
     assert "ports" not in services["db"]
 
 
+def test_the_api_scales_behind_the_balancer_which_publishes_it(services, haproxy):
+    # `--scale api=3`: no replica publishes a port (they would all want the
+    # same one), nor names its container; the balancer publishes the API.
+    for name in ("api", "sampler"):
+        assert "ports" not in services[name]
+        assert "container_name" not in services[name]
+    api_port = services["api"]["environment"]["PORT"]
+    assert services["balancer"]["ports"] == [f"127.0.0.1:{api_port}:{api_port}"]
+    assert re.search(rf"^frontend api\n\s+bind :{api_port}$", haproxy, re.M)
+    # The replicas are found by the service's name, each answer of Docker's DNS.
+    template = re.search(r"^\s+server-template api (\d+) (\S+) (.*)$", haproxy, re.M)
+    assert template
+    assert int(template.group(1)) >= 3
+    assert template.group(2) == f"api:{api_port}"
+    assert "resolvers docker" in template.group(3)
+    # Checked every second, out at the first failed check or connection.
+    params = template.group(3).split()
+    assert params[params.index("check") + 1 : params.index("check") + 5] == [
+        "inter",
+        "1s",
+        "fall",
+        "1",
+    ]
+    assert "on-error mark-down" in template.group(3)
+    # Call by call, in turn; a call that a dying replica dropped goes to another.
+    assert "balance roundrobin" in haproxy
+    assert re.search(r"^\s+retry-on conn-failure empty-response$", haproxy, re.M)
+    assert re.search(r"^\s+option redispatch 1$", haproxy, re.M)
+    assert services["balancer"]["volumes"] == [
+        "./balancer/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro"
+    ]
+    assert re.fullmatch(r"haproxy:[\d.]+-bookworm", services["balancer"]["image"])
+
+
 def test_environment_matches_the_settings(services):
     api, frontend, db = (services[n]["environment"] for n in ("api", "frontend", "db"))
     assert (api["TOASTSITE_ROLE"], frontend["TOASTSITE_ROLE"]) == ("api", "frontend")
     assert "DATABASE_URL" not in frontend
 
+    # The frontend calls the api through the balancer, with its name as Host.
     api_url = urlsplit(frontend["TOAST_API_URL"])
-    assert (api_url.hostname, str(api_url.port)) == ("api", api["PORT"])
-    assert "api" in api["DJANGO_ALLOWED_HOSTS"].split(",")
+    assert (api_url.hostname, str(api_url.port)) == ("balancer", api["PORT"])
+    assert {"api", "balancer"} <= set(api["DJANGO_ALLOWED_HOSTS"].split(","))
 
     database = urlsplit(api["DATABASE_URL"])
     assert (database.hostname, database.username, database.password) == (
@@ -91,7 +156,9 @@ def test_environment_matches_the_settings(services):
         db["POSTGRES_PASSWORD"],
     )
     assert database.path == f"/{db['POSTGRES_DB']}"
-    assert "migrate" in services["api"]["command"]
+    assert services["migrate"]["command"] == "python manage.py migrate --noinput"
+    assert services["migrate"]["environment"]["DATABASE_URL"] == api["DATABASE_URL"]
+    assert "command" not in services["api"]  # gunicorn, the image's own
 
     for env in (api, frontend):
         assert env["DJANGO_DEBUG"] == "0"
@@ -110,11 +177,13 @@ def test_the_image_runs_as_a_user_with_a_home():
     assert re.search(r"^EXPOSE \$\{?PORT\}?$", dockerfile, re.M)
 
 
-def test_the_api_believes_the_frontend_about_who_the_visitor_is(services):
-    # The frontend passes the visitor's address on; the api counts ratings by it.
+def test_the_api_believes_the_frontend_and_the_balancer_about_who_the_visitor_is(services, haproxy):
+    # The frontend passes the visitor's address on, the balancer appends the
+    # frontend's (option forwardfor); the api counts ratings by the visitor's.
     trusted = services["api"]["environment"]["TRUSTED_PROXIES"].split(",")
-    assert "frontend" in trusted
-    assert "frontend" in services  # a host name in compose's network
+    assert set(trusted) == {"frontend", "balancer"}
+    assert {"frontend", "balancer"} <= set(services)  # host names in compose's network
+    assert re.search(r"^\s+option forwardfor$", haproxy, re.M)
 
 
 def test_the_collector_profile_runs_the_official_image_with_the_same_config(services):
@@ -132,3 +201,36 @@ def test_the_collector_profile_runs_the_official_image_with_the_same_config(serv
         assert env["OTEL_TRACES_EXPORTER"] == "${OTEL_TRACES_EXPORTER:-zipkin}"
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector:4318"
         assert "collector" not in services[name].get("depends_on", {})  # off without the profile
+
+
+def test_the_scale_profile_is_a_router_in_front_of_samplers_found_by_name(services):
+    router, sampler = services["router"], services["sampler"]
+    image = services["collector"]["image"]
+    assert router["image"] == sampler["image"] == image
+    assert router["volumes"] == ["./collector/router.yaml:/etc/otelcol-contrib/config.yaml:ro"]
+    assert sampler["volumes"] == ["./collector/config.yaml:/etc/otelcol-contrib/config.yaml:ro"]
+    # The dns resolver asks for the sampler service's own name, which Docker's
+    # DNS answers with every replica's address: `--scale sampler=3` is three.
+    env = router["environment"]
+    assert env["COLLECTOR_RESOLVER"] == "dns"
+    assert env["COLLECTOR_SAMPLERS_NAME"] == "sampler"
+    router_config = yaml.safe_load((ROOT / "collector" / "router.yaml").read_text())
+    dns = router_config["exporters"]["load_balancing/dns"]["resolver"]["dns"]
+    assert dns["hostname"].startswith("${env:COLLECTOR_SAMPLERS_NAME:")
+    assert dns["port"].startswith("${env:COLLECTOR_SAMPLERS_PORT:")
+    grpc = yaml.safe_load((ROOT / "collector" / "config.yaml").read_text())["receivers"]["otlp"]
+    # The samplers' gRPC port, by default (their compose service sets none).
+    port = env["COLLECTOR_SAMPLERS_PORT"]
+    assert grpc["protocols"]["grpc"]["endpoint"].endswith(f":-{port}}}")
+    assert "COLLECTOR_GRPC_PORT" not in sampler["environment"]
+    # The services send to `collector`: with this profile, that is the router.
+    otlp_host = urlsplit(services["api"]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"]).hostname
+    assert router["networks"]["default"]["aliases"] == [otlp_host]
+    for each in (router, sampler):
+        assert each["environment"]["COLLECTOR_HOST"] == "0.0.0.0"
+    assert (
+        sampler["environment"]["COLLECTOR_ZIPKIN_ENDPOINT"]
+        == (services["api"]["environment"]["OTEL_EXPORTER_ZIPKIN_ENDPOINT"])
+    )
+    assert sampler["depends_on"]["zipkin"]["condition"] == "service_healthy"
+    assert router["depends_on"] == {"sampler": {"condition": "service_started"}}

@@ -1,12 +1,16 @@
 """`docker compose up` for real: the split as a reader meets it.
 
-The stack of compose.yaml runs under a project name of its own, is built and
-waited for until every service is healthy; then the tests do what a reader
-would: open the pages, rate a toast through the form, open the admin, and find
-the traces in Zipkin. They also check what a reader would not see: the
-processes run as a non-root user, the logs are clean, health probes make no
-traces, and a rating outlives `docker compose down` and `up`. At the end the
-stack and its volume are removed, whatever happened.
+The stack of compose.yaml runs under a project name of its own, with three
+replicas of the api behind the balancer (`--scale api=3`, as tutorial step 10
+runs it), is built and waited for until every service is healthy; then the
+tests do what a reader would: open the pages, rate a toast through the form,
+open the admin, and find the traces in Zipkin. They also check what a reader
+would not see: the processes run as a non-root user, the logs are clean, health
+probes make no traces, every replica serves calls, the api counts the visitor
+and not the proxies in between, pages answer while a replica is killed, and a
+rating outlives `docker compose down` and `up`. Last, the `scale` profile runs
+the Collector tier with three samplers. At the end the stack and its volume are
+removed, whatever happened.
 
 Needs Docker and Compose (v2, or Debian's docker-compose 1.29) and the ports
 8000, 8001 and 9411 on 127.0.0.1. Without them it is skipped, but fails when
@@ -20,8 +24,11 @@ import re
 import secrets
 import shutil
 import socket
+import statistics
 import subprocess
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urljoin
@@ -37,13 +44,16 @@ from tests.support.servers import ARTIFACTS, ROOT, skip_or_fail
 pytestmark = pytest.mark.compose
 
 COMPOSE_ARTIFACTS = ARTIFACTS / "compose-up"
+SHOTS = ARTIFACTS / "tutorial"
 # A project of its own (containers, network, volume, images), beside any of
 # the reader's, and removed with all of them at the end.
 PROJECT = f"toastsite-test-{secrets.token_hex(4)}"
 FRONTEND = "http://127.0.0.1:8000"
-API = "http://127.0.0.1:8001"
+API = "http://127.0.0.1:8001"  # the balancer, in front of the api's replicas
 ZIPKIN = "http://127.0.0.1:9411"
 PORTS = (8000, 8001, 9411)  # fixed by compose.yaml
+REPLICAS = 3  # of the api: `docker compose up --scale api=3`
+SAMPLERS = 3  # of the scale profile's sampler: `--scale sampler=3`
 UP_TIMEOUT = 600  # s: the first build installs the requirements
 IDLE = 60  # s without requests (an idle minute), while the healthchecks keep probing
 
@@ -98,6 +108,51 @@ def db_system(span: dict) -> str | None:
     return tags.get("db.system.name", tags.get("db.system"))  # the new name, or the old
 
 
+def service(span: dict) -> str | None:
+    return span.get("localEndpoint", {}).get("serviceName")
+
+
+def api_calls(spans: list[dict]) -> list[dict]:
+    """The api's server spans: one per call that reached a replica."""
+    return [s for s in spans if s.get("kind") == "SERVER" and service(s) == "api"]
+
+
+def traces_with_their_api_calls(trace_ids: list[str], calls: int) -> dict[str, list[dict]]:
+    """Each trace, once Zipkin has it with `calls` api calls (two per home page)
+    and the frontend's client span of each (the services' batches come apart)."""
+
+    def whole(trace: list[dict]) -> bool:
+        ids = {span["id"] for span in trace}
+        calls_made = api_calls(trace)
+        return len(calls_made) >= calls and all(s.get("parentId") in ids for s in calls_made)
+
+    def arrived() -> dict[str, list[dict]] | None:
+        traces = {trace_id: zipkin(f"trace/{trace_id}") for trace_id in trace_ids}
+        return traces if all(whole(t) for t in traces.values()) else None
+
+    return eventually(arrived, f"{len(trace_ids)} traces with their api calls in Zipkin", 60, 1)
+
+
+def home_page_views(count: int, per_second: float, stop: threading.Event | None = None) -> list:
+    """Home page views at a steady rate, on one kept-alive connection: each is
+    (time it began, status or error, trace id or None)."""
+    session = requests.Session()
+    views = []
+    begin = time.monotonic()
+    for n in range(count):
+        if stop is not None and stop.is_set():
+            break
+        time.sleep(max(0.0, begin + n / per_second - time.monotonic()))
+        started = time.time()
+        try:
+            page = session.get(FRONTEND + "/", timeout=15)
+        except requests.RequestException as exc:
+            views.append((started, type(exc).__name__, None))
+            continue
+        views.append((started, page.status_code, traceresponse(page).trace_id))
+    return views
+
+
 def span_paths(span: dict) -> str:
     """A span's name and the tags that can hold its request's path."""
     tags = span.get("tags", {})
@@ -109,10 +164,16 @@ class Stack:
     """compose.yaml under PROJECT, run with the docker CLI."""
 
     def __init__(self, command: list[str]) -> None:
-        self.command = [*command, "-p", PROJECT, "-f", str(ROOT / "compose.yaml")]
+        self.base = [*command, "-p", PROJECT, "-f", str(ROOT / "compose.yaml")]
         self.v2 = command == ["docker", "compose"]
         # A key of the test's own; the reader's .env, if any, is not needed.
         self.env = {**os.environ, "DJANGO_SECRET_KEY": secrets.token_urlsafe(50)}
+        self.profiles: list[str] = []
+        self.scale = {"api": REPLICAS}
+
+    @property
+    def command(self) -> list[str]:
+        return [*self.base, *(f"--profile={profile}" for profile in self.profiles)]
 
     def run(self, *args: str, timeout: float = 120, check: bool = True) -> str:
         done = subprocess.run(
@@ -134,22 +195,32 @@ class Stack:
     def up(self) -> float:
         """Build, start and wait until every service is healthy; seconds it took."""
         started = time.monotonic()
+        scale = [f"--scale={name}={count}" for name, count in self.scale.items()]
         if self.v2:
             wait = ["--wait", "--wait-timeout", str(UP_TIMEOUT)]
-            self.run("up", "-d", "--build", *wait, timeout=UP_TIMEOUT + 60)
+            self.run("up", "-d", "--build", *scale, *wait, timeout=UP_TIMEOUT + 60)
         else:
-            self.run("up", "-d", "--build", timeout=UP_TIMEOUT)
+            self.run("up", "-d", "--build", *scale, timeout=UP_TIMEOUT)
             eventually(self.healthy, "every service to be healthy", timeout=UP_TIMEOUT, every=1)
         return time.monotonic() - started
 
     def healthy(self) -> bool:
-        ids = self.run("ps", "-q").split()
+        """Every container healthy, or running if it has no healthcheck, or done
+        (the migration); and as many api replicas as asked for."""
+        ids = self.run("ps", "-a", "-q").split()
+        template = (
+            "{{if .State.Health}}{{.State.Health.Status}}"
+            "{{else}}{{.State.Status}}:{{.State.ExitCode}}{{end}}"
+        )
         states = subprocess.run(
-            ["docker", "inspect", "-f", "{{.State.Health.Status}}", *ids],
-            capture_output=True,
-            text=True,
+            ["docker", "inspect", "-f", template, *ids], capture_output=True, text=True
         ).stdout.split()
-        return len(states) == 4 and set(states) == {"healthy"}
+        fine = {"healthy", "running:0", "exited:0"}
+        return bool(states) and set(states) <= fine and len(self.containers("api")) == REPLICAS
+
+    def containers(self, service: str) -> list[str]:
+        """The ids of the service's running containers."""
+        return self.run("ps", "-q", service).split()
 
     def down(self, *args: str) -> None:
         self.run("down", "--remove-orphans", *args, timeout=180)
@@ -281,6 +352,119 @@ def test_one_trace_goes_from_the_frontend_through_the_api_to_postgresql(visits):
     assert all(span["localEndpoint"]["serviceName"] == "api" for span in sql)
 
 
+def test_every_api_replica_serves_calls_and_shows_in_zipkin_as_itself(stack, page):
+    replicas = {hostname(container) for container in stack.containers("api")}
+    assert len(replicas) == REPLICAS
+    views = home_page_views(30, per_second=5)
+    assert [status for _, status, _ in views] == [200] * 30
+    traces = traces_with_their_api_calls([trace_id for *_, trace_id in views], calls=2)
+
+    calls = [span for trace in traces.values() for span in api_calls(trace)]
+    per_replica = Counter(span["tags"]["host.name"] for span in calls)
+    instances = {span["tags"]["host.name"]: span["tags"]["service.instance.id"] for span in calls}
+    print(f"\n{len(calls)} api calls per replica (host.name): {dict(per_replica)}")
+    print(f"service.instance.id per replica: {instances}")
+    # Every replica answered, each under its own service.instance.id; the
+    # balancer takes them in turn, so no replica gets more than one call more.
+    assert set(per_replica) == replicas
+    assert len(set(instances.values())) == REPLICAS
+    assert max(per_replica.values()) - min(per_replica.values()) <= 1
+    # So a home page's two calls went to two replicas.
+    for trace in traces.values():
+        assert len({span["tags"]["host.name"] for span in api_calls(trace)}) == 2
+    screenshot_a_replica(page, next(iter(traces)))
+
+    # What the way through the balancer adds to a call, on the frontend's
+    # kept-alive connection: the client span less the api's own server span.
+    by_id = {span["id"]: span for trace in traces.values() for span in trace}
+    added = [(by_id[s["parentId"]]["duration"] - s["duration"]) / 1000 for s in calls]
+    print(
+        f"a call's way there and back: median {statistics.median(added):.1f} ms, "
+        f"max {max(added):.1f} ms (frontend's client span less the api's server span)"
+    )
+
+
+def test_the_api_counts_the_visitor_not_the_proxies_in_between(stack, rating):
+    # The rating went visitor -> frontend -> balancer -> api; a second one is
+    # sent straight to the balancer, with an X-Forwarded-For of its own making.
+    forged = "203.0.113.9"  # TEST-NET-3: no one's address
+    sent = requests.post(
+        f"{API}/api/toasts/{rating['toast_id']}/ratings/",
+        json={"stars": 5},
+        headers={"X-Forwarded-For": forged},
+        timeout=10,
+    )
+    assert sent.status_code == 201, sent.text[:500]
+
+    keys = stack.exec(
+        "db", "psql", "-U", "toast", "-d", "toast", "-tAc", "SELECT cache_key FROM toastsite_cache"
+    ).split()
+    counted = {key.rsplit("_", 1)[-1] for key in keys if "throttle_ratings_" in key}
+    # Both counted as this machine, as the frontend and the balancer met it:
+    # the network's gateway. Neither as a proxy in between, nor as the forgery.
+    assert counted == {gateway()}, (counted, keys)
+
+
+def test_pages_answer_while_an_api_replica_is_killed(stack, visits):
+    replicas = stack.containers("api")
+    assert len(replicas) == REPLICAS
+    victim = replicas[-1]
+    dead = hostname(victim)
+    streams: list[list] = [[], []]
+    stop = threading.Event()
+
+    def stream(views: list) -> None:
+        views.extend(home_page_views(10_000, per_second=5, stop=stop))
+
+    threads = [threading.Thread(target=stream, args=(views,)) for views in streams]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(8)  # steady, and longer than a batch of spans (5 s)
+        killed = time.time()
+        subprocess.run(["docker", "kill", victim], check=True, capture_output=True)
+        time.sleep(12)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    views = sorted(view for views in streams for view in views)
+    failed = [view for view in views if view[1] != 200]
+    print(
+        f"\n{len(views)} page views at 10 a second, replica {dead} killed after 8 s: "
+        f"{len(failed)} not 200 {failed[:5]}"
+    )
+    print(stack.run("logs", "--no-color", "balancer", check=False)[-1500:])
+    assert failed == []
+
+    # None of the calls of page views begun a second after the kill reached
+    # the dead replica. (Docker may start its container again: that is a new
+    # process, with a service.instance.id of its own.)
+    after = traces_with_their_api_calls([t for began, _, t in views if began > killed + 1], 2)
+    # Before the kill it had its share. Its spans leave in batches, every 5 s:
+    # those of its last seconds died with it, and those calls show in Zipkin
+    # as the frontend's client span alone.
+    before = {t: zipkin(f"trace/{t}") for began, _, t in views if began < killed}
+    dead_ids = {
+        span["tags"]["service.instance.id"]
+        for trace in before.values()
+        for span in api_calls(trace)
+        if span["tags"]["host.name"] == dead
+    }
+    halves = sum(len(api_calls(trace)) < 2 for trace in before.values())
+    print(
+        f"{len(before)} page views before the kill, {halves} of them without the api's "
+        f"spans of a call (the dead replica's last batch); {len(after)} begun a second "
+        "after it, all whole"
+    )
+    assert dead_ids, "the killed replica served none of the calls before its death"
+    served_after = [
+        span["tags"]["service.instance.id"] for t in after.values() for span in api_calls(t)
+    ]
+    assert after
+    assert dead_ids.isdisjoint(served_after)
+
+
 def test_zipkin_knows_both_services_and_that_the_frontend_calls_the_api(visits):
     eventually(
         lambda: {"frontend", "api"} <= set(zipkin("services")), "frontend and api in Zipkin", 60, 1
@@ -328,3 +512,100 @@ def test_a_rating_outlives_down_and_up(stack, rating):
 
     assert requests.get(toast_url, timeout=10).json()["rating"] == before
     assert not stack.problems_in_logs()
+
+
+def test_the_scale_profile_routes_each_trace_to_one_of_three_samplers(stack):
+    # The Collector tier (tutorial step 10) in compose: the router finds the
+    # samplers by their service name, as it would a Kubernetes headless service.
+    stack.profiles = ["scale"]
+    stack.scale = {"api": REPLICAS, "sampler": SAMPLERS}
+    stack.env["OTEL_TRACES_EXPORTER"] = "otlp"  # the services send to the router
+    seconds = stack.up()
+    print(f"\ncompose --profile scale up: healthy after {seconds:.0f} s")
+    assert len(stack.containers("sampler")) == SAMPLERS
+
+    def router_sees_every_sampler() -> bool:
+        return metric(stack, "router", "otelcol_loadbalancer_num_backends") == [SAMPLERS]
+
+    eventually(router_sees_every_sampler, f"the router to know {SAMPLERS} samplers", 30, 1)
+    views = home_page_views(60, per_second=10)
+    assert [status for _, status, _ in views] == [200] * 60
+
+    # Each sampler had its share of the traces, whole: the router sends all of
+    # a trace's spans to one sampler, chosen by trace id.
+    def every_sampler_has_spans() -> list[float] | None:
+        per_sampler = metric(stack, "sampler", "otelcol_receiver_accepted_spans")
+        return per_sampler if len(per_sampler) == SAMPLERS and all(per_sampler) else None
+
+    received = eventually(every_sampler_has_spans, "spans at every sampler", 30, 1)
+    print(f"spans received per sampler: {received}")
+
+    # What the samplers kept (10% of these, and any slow one) reaches Zipkin
+    # whole, after their 10 s decision wait.
+    time.sleep(12)
+    kept = {}
+    for *_, trace_id in views:
+        found = requests.get(f"{ZIPKIN}/api/v2/trace/{trace_id}", timeout=10)
+        if found.status_code == 200:
+            kept[trace_id] = {service(span) for span in found.json()}
+    print(f"kept by the samplers: {len(kept)} of {len(views)} traces")
+    assert kept
+    assert all(services == {"frontend", "api"} for services in kept.values()), kept
+    assert not stack.problems_in_logs()
+
+
+def screenshot_a_replica(page, trace_id: str) -> None:
+    """A home page's trace in Zipkin's UI, its call for the toast of the day
+    open on the api's side: the tags name the replica (`make screenshots`
+    does not take it: copy it from test-artifacts/tutorial/ by hand)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto(f"{ZIPKIN}/zipkin/traces/{trace_id}")
+    page.get_by_text("get home", exact=False).first.wait_for(timeout=15_000)
+    page.get_by_text("get api/toasts/today/", exact=False).first.click()
+    tag = page.get_by_text("service.instance.id", exact=True).first
+    tag.wait_for(timeout=15_000)
+    tag.scroll_into_view_if_needed()  # the span's panel scrolls on its own
+    page.screenshot(path=SHOTS / "step10-replica.png")
+
+
+# --- Containers -----------------------------------------------------------------------
+
+
+def hostname(container: str) -> str:
+    """A container's host name: what the site's spans carry as host.name."""
+    return subprocess.run(
+        ["docker", "inspect", "-f", "{{.Config.Hostname}}", container],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def gateway() -> str:
+    """The address of this machine in the stack's network, as its containers see it."""
+    return subprocess.run(
+        ["docker", "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}"]
+        + [f"{PROJECT}_default"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def metric(stack: Stack, name: str, family: str) -> list[float]:
+    """A Collector metric's value (summed over its series) at each address of
+    `name` (one per container), read from inside compose's network by the
+    first api replica's Python."""
+    code = f"""
+import socket, urllib.request
+for address in sorted({{info[4][0] for info in socket.getaddrinfo({name!r}, 8888)}}):
+    text = urllib.request.urlopen(f"http://{{address}}:8888/metrics", timeout=5).read().decode()
+    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+              if line.startswith({family!r})]
+    print(sum(values))
+"""
+    # Not yet listening is no answer yet: eventually() asks again.
+    return [
+        float(value)
+        for value in stack.run("exec", "-T", "api", "python", "-c", code, check=False).split()
+    ]
