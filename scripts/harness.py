@@ -71,9 +71,11 @@ def zipkin(heap: str) -> Iterator[str]:
         yield url
 
 
-def gunicorn(env: dict, port: int, workers: int, prefix=(), zero_code: bool = False):
+def gunicorn(env: dict, port: int, workers: int, prefix=(), zero_code=False, zones=False):
     """gunicorn serving the site, its command run under `prefix` (valgrind)."""
     command = [str(BIN / "gunicorn"), "toastsite.wsgi", "--bind", f"127.0.0.1:{port}"]
+    if zones:  # the same gunicorn, each part of tracing run through its own C function
+        command = [sys.executable, "-m", "scripts.attribution", "serve", *command[1:]]
     if zero_code:
         # The peer a user would reach for: OpenTelemetry's zero-code agent with
         # its defaults and the Zipkin exporter, around the same app.
@@ -89,12 +91,12 @@ def gunicorn(env: dict, port: int, workers: int, prefix=(), zero_code: bool = Fa
 
 
 @contextmanager
-def site(env: dict, topology: str, prefix=(), zero_code: bool = False) -> Iterator[str]:
+def site(env: dict, topology: str, prefix=(), zero_code=False, zones=False) -> Iterator[str]:
     """The site as a monolith or split, under gunicorn; yields its pages' URL."""
     if topology == "monolith":
         port = free_port()
         # Counting: one worker, so that warm-up happens the same way in every run.
-        with gunicorn(env, port, 1 if prefix else 2, prefix, zero_code):
+        with gunicorn(env, port, 1 if prefix else 2, prefix, zero_code, zones):
             yield f"http://127.0.0.1:{port}"
         return
     api_port, front_port = free_port(), free_port()
