@@ -251,7 +251,7 @@ def inclusive(file: Path) -> dict[int, int]:
     return counts
 
 
-def count(env: dict, zoned: bool, views: int, collector: bool = False) -> dict:
+def count(env: dict, zoned: bool, collector: bool, views: int) -> dict:
     """One run: the total, and (zoned) each path's inclusive count and calls.
     The garbage collector is on only with `collector` (and then no zones)."""
     out = Path(tempfile.mkdtemp())
