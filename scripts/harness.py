@@ -37,13 +37,13 @@ def wait_for_port(port: int, timeout: float = 60) -> None:
 
 
 @contextmanager
-def process(command: list[str], env: dict, port: int, stop_timeout: float = 15):
+def process(command: list[str], env: dict, port: int, stop_timeout: float = 15, start_timeout=60):
     """A server process, once it listens on `port`; stopped on the way out."""
     proc = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        wait_for_port(port)
+        wait_for_port(port, start_timeout)
         yield proc
     finally:
         proc.send_signal(signal.SIGINT)  # gunicorn: quick shutdown, not a graceful one
@@ -87,7 +87,8 @@ def gunicorn(env: dict, port: int, workers: int, prefix=(), zero_code=False, zon
     env = {**env, "WEB_CONCURRENCY": str(workers)}
     if prefix:  # counting instructions: everything runs 50 times slower
         env.update(GUNICORN_CMD_ARGS="--timeout 600", TOAST_API_READ_TIMEOUT="600")
-    return process([*prefix, *command], env, port, stop_timeout=300 if prefix else 15)
+    timeout = 300 if prefix else 15
+    return process([*prefix, *command], env, port, stop_timeout=timeout, start_timeout=timeout * 4)
 
 
 @contextmanager
