@@ -6,6 +6,7 @@ Django calls `sql_span` around every statement, on SQLite and PostgreSQL alike
 `connection.execute_wrapper()`); tracing.setup() adds it to each connection.
 """
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -33,7 +34,7 @@ def sql_span(execute: Callable, sql: str, params: Any, many: bool, context: dict
     """
     if not trace.get_current_span().is_recording():
         return execute(sql, params, many, context)
-    operations, tables = summarize(sql)
+    summary, operation, collection = statement_summary(sql)
     db = context["connection"]
     settings = db.settings_dict
     system = db.vendor  # "sqlite", "postgresql": Django's names are the conventions'
@@ -41,21 +42,50 @@ def sql_span(execute: Callable, sql: str, params: Any, many: bool, context: dict
         "db.system.name": system,
         "db.namespace": str(settings["NAME"]),
         "db.query.text": sql,
-        "db.query.summary": " ".join(operations + tables),
+        "db.query.summary": summary,
         # Zipkin's Dependencies page draws the database as a service of its own.
         "peer.service": system,
     }
-    if operations:
-        attributes["db.operation.name"] = operations[0]
-    if len(set(tables)) == 1:
-        attributes["db.collection.name"] = tables[0]
+    if operation:
+        attributes["db.operation.name"] = operation
+    if collection:
+        attributes["db.collection.name"] = collection
     if settings.get("HOST"):
         attributes["server.address"] = settings["HOST"]
     if settings.get("PORT"):
         attributes["server.port"] = int(settings["PORT"])
-    name = attributes["db.query.summary"] or system
-    with _tracer.start_as_current_span(name, kind=trace.SpanKind.CLIENT, attributes=attributes):
+    with _tracer.start_as_current_span(
+        summary or system, kind=trace.SpanKind.CLIENT, attributes=attributes
+    ):
         return execute(sql, params, many, context)
+
+
+# Django sends the same few statement shapes over and over, and a summary
+# costs more than the rest of the span's attributes together: each distinct
+# text is summarized once. Bounded, since texts vary (IN lists of any length);
+# a long text (a bulk insert) is rarely seen twice, and is not kept.
+SUMMARIES_KEPT = 512
+LONGEST_KEPT = 4096
+
+
+def statement_summary(sql: str) -> tuple[str, str | None, str | None]:
+    """`db.query.summary`, `db.operation.name` and `db.collection.name` (None
+    when the statement has no operation, or more than one table) of a statement."""
+    if len(sql) > LONGEST_KEPT:
+        return _summary(sql)
+    return _kept_summary(sql)
+
+
+def _summary(sql: str) -> tuple[str, str | None, str | None]:
+    operations, tables = summarize(sql)
+    return (
+        " ".join(operations + tables),
+        operations[0] if operations else None,
+        tables[0] if len(set(tables)) == 1 else None,
+    )
+
+
+_kept_summary = functools.lru_cache(maxsize=SUMMARIES_KEPT)(_summary)
 
 
 def summarize(sql: str) -> tuple[list[str], list[str]]:
