@@ -87,6 +87,7 @@ def gunicorn(env: dict, port: int, workers: int, prefix=(), zero_code=False, zon
     env = {**env, "WEB_CONCURRENCY": str(workers)}
     if prefix:  # counting instructions: everything runs 50 times slower
         env.update(GUNICORN_CMD_ARGS="--timeout 600", TOAST_API_READ_TIMEOUT="600")
+        env.update(TOAST_API_CONNECT_TIMEOUT="600")  # the API accepts late on a loaded day
     timeout = 300 if prefix else 15
     return process([*prefix, *command], env, port, stop_timeout=timeout, start_timeout=timeout * 4)
 
