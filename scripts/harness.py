@@ -64,7 +64,7 @@ def zipkin(heap: str) -> Iterator[str]:
     port = free_port()
     command = [str(ROOT / "scripts" / "zipkin.sh"), "run", str(port)]
     env = {**os.environ, "MEM_MAX_SPANS": "1000000", "ZIPKIN_HEAP": heap}
-    with process(command, env, port):
+    with process(command, env, port, start_timeout=300):  # Java starts slowly on a loaded day
         url = f"http://127.0.0.1:{port}"
         while requests.get(f"{url}/health").status_code != 200:
             time.sleep(0.5)
