@@ -39,7 +39,7 @@ from pathlib import Path
 
 import requests
 
-from scripts.bench import COUNTING, Variant, run_site, total_instructions
+from scripts.bench import Variant, run_site, total_instructions
 from scripts.harness import traced_to_zipkin
 
 ZONES = 256
@@ -202,11 +202,8 @@ def install(zones: Zones) -> None:
     patch(sql, "summarize", "hook.sql.summary")
     sql_span = zones.wrap("hook.sql", sql.sql_span)
     sql.sql_span = lambda execute, *rest: sql_span(zones.wrap("db", execute), *rest)
-    encoder = exporters.RemoteEndpointEncoder
-    if "_remote_endpoint" in vars(encoder):  # the lean encoder: its own encoding
-        patch(encoder, "_remote_endpoint", "hook.remote_endpoint")
-        patch(encoder, "serialize", "encoding")
-    else:  # the library's encoding, then the remote endpoint added to each span
+    encoder = getattr(exporters, "RemoteEndpointEncoder", None)
+    if encoder is not None and "_encode_span" in vars(encoder):
         patch(encoder, "_encode_span", "hook.remote_endpoint")
     patch(JsonEncoder, "serialize", "encoding")
     patch(JsonV2Encoder, "_encode_span", "encoding")
@@ -260,7 +257,6 @@ def count(env: dict, zoned: bool, collector: bool, views: int) -> dict:
     out = Path(tempfile.mkdtemp())
     valgrind = ("valgrind", "--tool=callgrind", "--trace-children=yes")
     prefix = (*valgrind, f"--callgrind-out-file={out}/callgrind.%p")
-    env = {**env, **COUNTING}  # as make bench counts
     if zoned:
         env = {**env, "TOASTSITE_ZONES_DIR": str(out)}
     with run_site(env, Variant(zones=not collector), "monolith", prefix) as url:

@@ -70,14 +70,6 @@ VARIANTS = {
 SHORT = ["off", "traced", "sampled 10%", "zero-code peer", "peer, same conventions"]
 
 
-# While counting, spans leave when a batch is full (512) or at the end, never
-# on the batch processor's timer: how many page views a batch holds would
-# otherwise follow the machine's speed (valgrind's, and the load of the day),
-# and so would the cost of sending per page view. This is how a busy site sends;
-# what one post costs is in docs/benchmarks.md.
-COUNTING = {"OTEL_BSP_SCHEDULE_DELAY": "3600000"}
-
-
 def run_site(env: dict, variant: Variant, topology: str, prefix=()):
     return site({**env, **variant.env}, topology, prefix, variant.zero_code, variant.zones)
 
@@ -169,7 +161,6 @@ def work_per_page(env: dict, topology: str, variant: Variant, views=(5, 25)) -> 
     serving views[0] and then views[1] page views to one client; the
     difference cancels start-up and warm-up."""
     totals, sampled, told = [], 0, 0
-    env = {**env, **COUNTING}
     for count in views:
         out = Path(tempfile.mkdtemp())
         valgrind = ("valgrind", "--tool=callgrind", "--trace-children=yes")
