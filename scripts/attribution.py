@@ -169,7 +169,11 @@ def install(zones: Zones) -> None:
     from toastsite import exporters, logs, sql, tracing
 
     def patch(owner, name: str, label: str) -> None:
-        setattr(owner, name, zones.wrap(label, getattr(owner, name)))
+        raw = vars(owner).get(name)
+        if isinstance(raw, staticmethod):  # stays one, or it would be handed `self`
+            setattr(owner, name, staticmethod(zones.wrap(label, raw.__func__)))
+        else:
+            setattr(owner, name, zones.wrap(label, getattr(owner, name)))
 
     middleware = otel_middleware._DjangoMiddleware
     patch(middleware, "__call__", "django.mw")
