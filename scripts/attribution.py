@@ -206,8 +206,11 @@ def install(zones: Zones) -> None:
     patch(sql, "summarize", "hook.sql.summary")
     sql_span = zones.wrap("hook.sql", sql.sql_span)
     sql.sql_span = lambda execute, *rest: sql_span(zones.wrap("db", execute), *rest)
-    encoder = getattr(exporters, "RemoteEndpointEncoder", None)
-    if encoder is not None and "_encode_span" in vars(encoder):
+    encoder = exporters.RemoteEndpointEncoder
+    if "_remote_endpoint" in vars(encoder):  # the lean encoder: its own encoding
+        patch(encoder, "_remote_endpoint", "hook.remote_endpoint")
+        patch(encoder, "serialize", "encoding")
+    else:  # the library's encoding, then the remote endpoint added to each span
         patch(encoder, "_encode_span", "hook.remote_endpoint")
     patch(JsonEncoder, "serialize", "encoding")
     patch(JsonV2Encoder, "_encode_span", "encoding")
