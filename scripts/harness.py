@@ -41,13 +41,13 @@ def wait_for_port(port: int, timeout: float = 60, process: subprocess.Popen | No
 
 
 @contextmanager
-def process(command: list[str], env: dict, port: int, stop_timeout: float = 15):
+def process(command: list[str], env: dict, port: int, stop_timeout: float = 15, start_timeout=60):
     """A server process, once it listens on `port`; stopped on the way out."""
     proc = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        wait_for_port(port)
+        wait_for_port(port, start_timeout)
         yield proc
     finally:
         proc.send_signal(signal.SIGINT)  # gunicorn: quick shutdown, not a graceful one
@@ -68,16 +68,18 @@ def zipkin(heap: str) -> Iterator[str]:
     port = free_port()
     command = [str(ROOT / "scripts" / "zipkin.sh"), "run", str(port)]
     env = {**os.environ, "MEM_MAX_SPANS": "1000000", "ZIPKIN_HEAP": heap}
-    with process(command, env, port):
+    with process(command, env, port, start_timeout=300):  # Java starts slowly on a loaded day
         url = f"http://127.0.0.1:{port}"
         while requests.get(f"{url}/health").status_code != 200:
             time.sleep(0.5)
         yield url
 
 
-def gunicorn(env: dict, port: int, workers: int, prefix=(), zero_code: bool = False):
+def gunicorn(env: dict, port: int, workers: int, prefix=(), zero_code=False, zones=False):
     """gunicorn serving the site, its command run under `prefix` (valgrind)."""
     command = [str(BIN / "gunicorn"), "toastsite.wsgi", "--bind", f"127.0.0.1:{port}"]
+    if zones:  # the same gunicorn, each part of tracing run through its own C function
+        command = [sys.executable, "-m", "scripts.attribution", "serve", *command[1:]]
     if zero_code:
         # The peer a user would reach for: OpenTelemetry's zero-code agent with
         # its defaults and the Zipkin exporter, around the same app.
@@ -89,16 +91,18 @@ def gunicorn(env: dict, port: int, workers: int, prefix=(), zero_code: bool = Fa
     env = {**env, "WEB_CONCURRENCY": str(workers)}
     if prefix:  # counting instructions: everything runs 50 times slower
         env.update(GUNICORN_CMD_ARGS="--timeout 600", TOAST_API_READ_TIMEOUT="600")
-    return process([*prefix, *command], env, port, stop_timeout=300 if prefix else 15)
+        env.update(TOAST_API_CONNECT_TIMEOUT="600")  # the API accepts late on a loaded day
+    timeout = 300 if prefix else 15
+    return process([*prefix, *command], env, port, stop_timeout=timeout, start_timeout=timeout * 4)
 
 
 @contextmanager
-def site(env: dict, topology: str, prefix=(), zero_code: bool = False) -> Iterator[str]:
+def site(env: dict, topology: str, prefix=(), zero_code=False, zones=False) -> Iterator[str]:
     """The site as a monolith or split, under gunicorn; yields its pages' URL."""
     if topology == "monolith":
         port = free_port()
         # Counting: one worker, so that warm-up happens the same way in every run.
-        with gunicorn(env, port, 1 if prefix else 2, prefix, zero_code):
+        with gunicorn(env, port, 1 if prefix else 2, prefix, zero_code, zones):
             yield f"http://127.0.0.1:{port}"
         return
     api_port, front_port = free_port(), free_port()

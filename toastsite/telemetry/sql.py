@@ -6,6 +6,7 @@ Django calls `sql_span` around every statement, on SQLite and PostgreSQL alike
 `connection.execute_wrapper()`); setup.py adds it to each connection.
 """
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -24,7 +25,12 @@ _TARGET_NEXT = {"FROM", "JOIN", "INTO", "UPDATE"}  # the name after these is a t
 class Summary(NamedTuple):
     text: str  # db.query.summary, and the span's name
     operation: str | None  # db.operation.name: the first operation
-    tables: list[str]  # the tables it names, in order
+    tables: tuple[str, ...]  # the tables it names, in order
+
+    @property
+    def collection(self) -> str | None:
+        """db.collection.name: the table, where the statement names only one."""
+        return self.tables[0] if len(set(self.tables)) == 1 else None
 
 
 def sql_span(execute: Callable, sql: str, params: Any, many: bool, context: dict) -> Any:
@@ -38,7 +44,7 @@ def sql_span(execute: Callable, sql: str, params: Any, many: bool, context: dict
     """
     if not trace.get_current_span().is_recording():
         return execute(sql, params, many, context)
-    summary = summarize(sql)
+    summary = statement_summary(sql)
     db = context["connection"]
     settings = db.settings_dict
     system = db.vendor  # "sqlite", "postgresql": Django's names are the conventions'
@@ -52,8 +58,8 @@ def sql_span(execute: Callable, sql: str, params: Any, many: bool, context: dict
     }
     if summary.operation:
         attributes["db.operation.name"] = summary.operation
-    if len(set(summary.tables)) == 1:
-        attributes["db.collection.name"] = summary.tables[0]
+    if summary.collection:
+        attributes["db.collection.name"] = summary.collection
     if settings.get("HOST"):
         attributes["server.address"] = settings["HOST"]
     if settings.get("PORT"):
@@ -61,6 +67,19 @@ def sql_span(execute: Callable, sql: str, params: Any, many: bool, context: dict
     name = attributes["db.query.summary"] or system
     with _tracer.start_as_current_span(name, kind=trace.SpanKind.CLIENT, attributes=attributes):
         return execute(sql, params, many, context)
+
+
+# Django sends the same few statement shapes over and over, and a summary
+# costs more than the rest of the span's attributes together: each distinct
+# text is summarized once. Bounded, since texts vary (IN lists of any length);
+# a long text (a bulk insert) is rarely seen twice, and is not kept.
+SUMMARIES_KEPT = 512
+LONGEST_KEPT = 4096
+
+
+def statement_summary(sql: str) -> "Summary":
+    """summarize(sql), worked out once per distinct statement text."""
+    return summarize(sql) if len(sql) > LONGEST_KEPT else _kept_summary(sql)
 
 
 def summarize(sql: str) -> Summary:
@@ -101,4 +120,7 @@ def summarize(sql: str) -> Summary:
     if not parts and sql.strip():  # BEGIN, SAVEPOINT, SET ...: the first word
         parts.append(sql.split(None, 1)[0].upper())
         operations.append(parts[0])
-    return Summary(" ".join(parts), operations[0] if operations else None, tables)
+    return Summary(" ".join(parts), operations[0] if operations else None, tuple(tables))
+
+
+_kept_summary = functools.lru_cache(maxsize=SUMMARIES_KEPT)(summarize)
