@@ -5,10 +5,12 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 from toastsite.telemetry.http import with_request_uri
+from toastsite.celery import say_where_jobs_run
 from toastsite.telemetry.setup import setup
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "toastsite.settings")
 
 # Before Django loads its middleware: instrumenting Django adds one.
 setup()
+say_where_jobs_run()
 application = with_request_uri(get_wsgi_application())

@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from django.db.models import Avg, Count, QuerySet
+from django.db.models import Count, Max, QuerySet
 from opentelemetry import trace
 
 from apps.scenarios import config as scenarios
@@ -13,16 +13,27 @@ tracer = trace.get_tracer(__name__)
 
 def toast_list() -> QuerySet[Toast]:
     """Toasts with their ingredients and rating summary, in a fixed number of queries."""
+    toasts = Toast.objects.order_by("weekday", "name")
     if scenarios.current.n_plus_one:
-        # The N+1 scenario: without prefetch and annotation, each toast's
-        # ingredients and ratings cost a query of their own.
-        return Toast.objects.order_by("weekday", "name")
-    # Explicitly ordered: Django drops Meta.ordering from GROUP BY queries.
-    return (
-        Toast.objects.prefetch_related("ingredients")
-        .annotate(rating_count=Count("ratings"), rating_average=Avg("ratings__stars"))
-        .order_by("weekday", "name")
+        # The N+1 scenario: without the join and the prefetch, each toast's
+        # summary and ingredients cost a query of their own.
+        return toasts
+    return toasts.select_related("summary").prefetch_related("ingredients")
+
+
+def rating_summary_drifted() -> list[int]:
+    """The toasts whose rating summary does not match their ratings: a rating
+    it has not counted yet (its job was never published, or lost), or one
+    deleted since. One query, whatever the number of toasts."""
+    toasts = Toast.objects.annotate(count=Count("ratings"), newest=Max("ratings__id"))
+    rows = toasts.values_list(
+        "id", "count", "newest", "summary__count", "summary__newest_rating_id"
     )
+    return [
+        toast_id
+        for toast_id, count, newest, summarized, summarized_newest in rows.order_by("id")
+        if (summarized or 0) != count or summarized_newest != newest
+    ]
 
 
 def toast_choose(*, on: date) -> Toast | None:

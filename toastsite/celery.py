@@ -1,0 +1,32 @@
+"""The Celery app, configured from settings.py (its CELERY_* settings).
+
+Celery's own Django layout: `celery -A toastsite worker` finds `app` here, and
+each app's tasks.py is found by autodiscovery. Tracing of workers and beat is
+wired in toastsite/telemetry/celery.py, whose signal handlers this connects.
+"""
+
+import logging
+import os
+
+from celery import Celery
+
+from toastsite.telemetry import celery as celery_tracing
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "toastsite.settings")
+
+app = Celery("toastsite")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+celery_tracing.connect()
+
+
+def say_where_jobs_run() -> None:
+    """Says once, as a server that runs jobs starts, if they run in-process."""
+    from django.conf import settings
+
+    if settings.SERVES_API and settings.CELERY_TASK_ALWAYS_EAGER:
+        logging.getLogger(__name__).warning(
+            "No broker (CELERY_BROKER_URL is unset): jobs run in-process, inside the "
+            "request that asks for them. Install redis-server to run them on a queue "
+            "(docs/tutorial.md, step 10)."
+        )
