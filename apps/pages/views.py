@@ -9,8 +9,8 @@ from apps.pages.forms import RatingForm
 
 # What the API said of the toast's summary (apps/toasts/tasks.py), in words.
 SUMMARY_LATER = {
-    "queued": " The toast's rating counts it in a moment.",
-    "delayed": " The toast's rating will count it a little later: our job queue is"
+    "queued": " The rating summary counts it in a moment.",
+    "delayed": " The rating summary will count it a little later: our job queue is"
     " unavailable right now.",
 }
 

@@ -17,6 +17,7 @@ import uuid
 import pytest
 import requests
 from celery import Celery
+from kombu import Connection
 
 from apps.pages.traffic import post_rating
 from tests.support.http import traceresponse
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.e2e
 
 JOB = "toasts.rating_summary_refresh"
 # The page says so when the summary cannot be updated now (apps/pages/views.py).
-DELAYED = "The toast's rating will count it a little later: our job queue is unavailable right now."
+DELAYED = "The rating summary will count it a little later: our job queue is unavailable right now."
 
 
 def rate(visitor, site, pk: int, stars: int) -> requests.Response:
@@ -58,7 +59,7 @@ def job_runs(spans: list[dict]) -> list[dict]:
 def test_one_rating_is_one_trace_from_the_click_to_the_workers_sql(
     visitor, split, worker, broker, to_zipkin, zipkin_server, db_system
 ):
-    frontend, _ = split(api_env={"CELERY_BROKER_URL": broker.url}, **to_zipkin)
+    frontend, api = split(api_env={"CELERY_BROKER_URL": broker.url}, **to_zipkin)
     worker("worker", **to_zipkin)
     response = rate(visitor, frontend, 2, stars=5)
 
@@ -87,7 +88,7 @@ def test_one_rating_is_one_trace_from_the_click_to_the_workers_sql(
         s["name"] for s in worker_sql
     }
     assert run["tags"]["celery.worker"].startswith("worker@")
-    assert summary(visitor, frontend, 2) == {"count": 1, "average": 5.0}
+    assert summary(visitor, api, 2) == {"count": 1, "average": 5.0}
 
     # Zipkin's dependency graph draws the queue: api -> redis -> worker -> database.
     links = eventually(
@@ -199,8 +200,15 @@ def test_bad_jobs_fail_once_visibly_without_blocking_the_queue(
         "arguments it does not take": {"args": [1, 2, 3]},
     }
     ids = {what: producer.send_task(JOB, **job).id for what, job in bad.items()}
-    broker.client().lpush("celery", b"\x00 not a message at all")
     producer.close()
+    with Connection(broker.url) as connection:  # a message whose body is not JSON
+        connection.Producer().publish(
+            b"{not json",
+            routing_key="celery",
+            content_type="application/json",
+            content_encoding="utf-8",
+            headers={"task": JOB, "id": str(uuid.uuid4())},
+        )
     rate(visitor, site, 1, 3)  # a good job, behind the bad ones
     eventually(lambda: summary(visitor, site, 1)["count"] == 1, "the good job done")
 
@@ -225,6 +233,7 @@ def test_bad_jobs_fail_once_visibly_without_blocking_the_queue(
     assert "There is no toast 7: deleted, or never was." in log
     assert "A toast id is a whole number, not 'garbage'." in log
     assert log.count(" raised unexpected") == 3
+    assert "Can't decode message body" in log  # dropped, said, and the worker goes on
 
 
 def test_a_failing_job_is_tried_four_times_each_attempt_in_the_trace(
@@ -247,6 +256,7 @@ def test_a_failing_job_is_tried_four_times_each_attempt_in_the_trace(
     publishes = {s["id"]: s for s in spans if s["name"] == f"apply_async/{JOB}"}
     assert len(publishes) == 4  # the view's, then one retry by each failed attempt but the last
     for attempt, run in enumerate(runs):
+        assert "error" in run["tags"]
         assert "scenario failure" in str(run["annotations"])  # its error, recorded
         assert run["tags"]["celery.state"] == ("FAILURE" if attempt == 3 else "RETRY")
         publish = publishes[run["parentId"]]

@@ -16,6 +16,8 @@ it, carrying the trace context in the message's headers. On top of it:
   Zipkin draws no broker; `peer.service` on the PRODUCER and CONSUMER spans
   becomes their remote endpoint (exporters.py), and Zipkin draws
   api -> redis -> worker.
+- **A failed attempt.** A job that fails and is tried again is an error in its
+  attempt's span too, not just in the last one's (`_attempt_failed`).
 - **A failed publish.** The instrumentation ends its PRODUCER span in
   `after_task_publish`, which a publish that fails never sends: the span would
   stay open and current, and the rest of the request would nest in it.
@@ -50,6 +52,7 @@ def instrument(provider: trace.TracerProvider, *, use_span_links: bool) -> None:
     # After the instrumentor's handlers, so that its span is the current one.
     signals.before_task_publish.connect(_broker_is_the_peer, weak=False)
     signals.task_prerun.connect(_consumer_tags, weak=False)
+    signals.task_retry.connect(_attempt_failed, weak=False)
 
 
 def _broker_is_the_peer(**kwargs) -> None:
@@ -67,6 +70,21 @@ def _consumer_tags(task=None, **kwargs) -> None:
     if (request.delivery_info or {}).get("redelivered"):
         # Redis put it back: its first worker died, or was killed, before the end.
         span.set_attribute("celery.redelivered", True)
+
+
+def _attempt_failed(sender=None, request=None, reason=None, **kwargs) -> None:
+    # The instrumentation marks a job's last failure only; an attempt that is
+    # retried gets a `celery.retry.reason` tag, but no error. Each attempt
+    # failed, so each says so, with its exception.
+    from opentelemetry.instrumentation.celery import utils
+
+    opened = utils.retrieve_context(sender, getattr(request, "id", None))
+    error = getattr(reason, "exc", None) or reason
+    if opened is None or not isinstance(error, BaseException):
+        return
+    span = opened[0]
+    span.record_exception(error)
+    span.set_status(trace.Status(trace.StatusCode.ERROR, str(error)))
 
 
 def publish_failed(task, task_id: str, error: BaseException) -> None:
