@@ -54,7 +54,7 @@ def test_zipkin_lists_the_service_and_its_span_names(
         f"{zipkin_server}/api/v2/spans", params={"serviceName": "toastsite"}, timeout=5
     ).json()
     assert {"get toasts/", "get /api/toasts/", "get api/toasts/"} <= set(names)
-    assert "select toasts_toast toasts_rating" in names
+    assert "select toasts_toast toasts_ratingsummary" in names
 
 
 def test_the_split_gives_one_trace_and_the_dependencies_frontend_api_database(
