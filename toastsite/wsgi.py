@@ -4,8 +4,8 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-from toastsite.telemetry.http import with_request_uri
 from toastsite.celery import say_where_jobs_run
+from toastsite.telemetry.http import with_request_uri
 from toastsite.telemetry.setup import setup
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "toastsite.settings")

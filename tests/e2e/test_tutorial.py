@@ -53,7 +53,13 @@ class Zipkin:
         return requests.get(f"{self.url}/api/v2/traces", params=query, timeout=5).json()
 
     def screenshot(
-        self, page, path: str, name: str, wait_for: str | None, click: str | None = None
+        self,
+        page,
+        path: str,
+        name: str,
+        wait_for: str | None,
+        click: str | None = None,
+        scroll_to: str | None = None,
     ) -> None:
         """Opens the Zipkin UI at `path`, as a person would, and saves what it shows."""
         SHOTS.mkdir(parents=True, exist_ok=True)
@@ -66,6 +72,8 @@ class Zipkin:
             page.wait_for_timeout(3000)
         if click:  # a span, to show its details
             page.get_by_text(click, exact=True).first.click()
+        if scroll_to:  # a tag of that span, further down its details
+            page.get_by_text(scroll_to, exact=True).first.scroll_into_view_if_needed()
         page.screenshot(path=SHOTS / f"{name}.png")
 
 
@@ -324,6 +332,7 @@ def test_step_10_work_on_a_queue(
     # One trace, from the click to the worker's SQL.
     frontend, api = split(api_env=queue, **to_zipkin)
     first = worker("worker", **to_zipkin)
+    rated(frontend, 1, 4)  # the api's first publish opens its connection to Redis
     response = rated(frontend, 1, 5)
     spans = fetch_trace(zipkin.url, traceresponse(response).trace_id, until=runs)
     assert services(spans) == {"frontend", "api", "worker"}
@@ -351,7 +360,12 @@ def test_step_10_work_on_a_queue(
     assert run["tags"]["link.span_id"] == publish["id"]
     assert not runs(page_spans)  # the page's trace ends at the publish
     zipkin.screenshot(
-        page, f"traces/{run['traceId']}", "step10-link", f"run/{job}", click=f"worker: run/{job}"
+        page,
+        f"traces/{run['traceId']}",
+        "step10-link",
+        f"run/{job}",
+        click=f"worker: run/{job}",
+        scroll_to="link.trace_id",
     )
     linked.stop()
 
@@ -386,6 +400,7 @@ def test_step_10_work_on_a_queue(
         "step10-redelivered",
         f"run/{job}",
         click=f"worker: run/{job}",
+        scroll_to="celery.worker",
     )
     for each in pair:
         each.stop()

@@ -9,6 +9,7 @@ from opentelemetry.exporter.zipkin.json import ZipkinExporter
 from opentelemetry.exporter.zipkin.json.v2 import JsonV2Encoder
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import format_span_id, format_trace_id
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,13 @@ class RemoteEndpointEncoder(JsonV2Encoder):
             remote["port"] = port
         if remote:
             encoded["remoteEndpoint"] = remote
+        if span.links:
+            # Zipkin's model has no links, and OpenTelemetry's encoder drops them
+            # without a trace; as tags, a link can be read, and searched for.
+            tags = encoded.setdefault("tags", {})
+            contexts = [link.context for link in span.links]
+            tags["link.trace_id"] = ",".join(format_trace_id(c.trace_id) for c in contexts)
+            tags["link.span_id"] = ",".join(format_span_id(c.span_id) for c in contexts)
         return encoded
 
 
