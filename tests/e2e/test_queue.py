@@ -9,6 +9,7 @@ in effect; bad jobs failed once, visibly, without blocking the queue; spans
 from every pool.
 """
 
+import itertools
 import subprocess
 import sys
 import time
@@ -262,6 +263,11 @@ def test_a_failing_job_is_tried_four_times_each_attempt_in_the_trace(
         publish = publishes[run["parentId"]]
         if attempt:
             assert publish["parentId"] == runs[attempt - 1]["id"]  # published by the one before
+    # Tried again after 1, 2 and 4 s (retry_backoff), in microseconds here.
+    gaps = [later["timestamp"] - run["timestamp"] for run, later in itertools.pairwise(runs)]
+    assert [gap >= wait * 1_000_000 for gap, wait in zip(gaps, (1, 2, 4), strict=True)] == [
+        True
+    ] * 3
     assert consumer.log().count(" raised unexpected: ScenarioFailure") == 1
     assert summary(visitor, site, 4) == {"count": 0, "average": None}  # never done
 

@@ -146,3 +146,25 @@ def test_a_publish_the_broker_refuses_saves_the_rating_and_ends_its_span(
     assert publish.status.status_code == StatusCode.ERROR
     assert publish.parent.span_id == view.get_span_context().span_id
     assert publish.events[0].name == "exception"
+
+
+def test_the_queue_settings_default_to_what_the_docs_say(settings):
+    assert settings.QUEUE_PUBLISH_TIMEOUT == 1.0
+    assert settings.QUEUE_VISIBILITY_TIMEOUT == 30
+    assert settings.SUMMARY_REPAIR_INTERVAL == 60.0
+    assert settings.QUEUE_SPAN_LINKS is False
+    assert (settings.CELERY_TASK_ACKS_LATE, settings.CELERY_TASK_REJECT_ON_WORKER_LOST) == (
+        True,
+        True,
+    )
+    assert settings.CELERY_WORKER_PREFETCH_MULTIPLIER == 1
+    assert settings.CELERY_BROKER_TRANSPORT_OPTIONS == {
+        "socket_timeout": 1.0,
+        "socket_connect_timeout": 1.0,
+        "visibility_timeout": 30,
+        "unacked_restore_interval": 1,
+        "unacked_restore_throttle": 1,
+    }
+    assert tasks.PUBLISH_RETRY["max_retries"] == 1
+    schedule = settings.CELERY_BEAT_SCHEDULE["rating-summary-repair"]
+    assert (schedule["task"], schedule["schedule"]) == ("toasts.rating_summary_repair", 60.0)
