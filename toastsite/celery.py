@@ -8,7 +8,7 @@ wired in toastsite/telemetry/celery.py, whose signal handlers this connects.
 import logging
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 from toastsite.telemetry import celery as celery_tracing
 
@@ -18,6 +18,14 @@ app = Celery("toastsite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 celery_tracing.connect()
+
+
+@signals.worker_init.connect
+def _no_broker(**kwargs) -> None:
+    if app.conf.task_always_eager:
+        logging.getLogger(__name__).error(
+            "CELERY_BROKER_URL is unset: this worker has no broker, and receives no job."
+        )
 
 
 def jobs_at_start() -> None:

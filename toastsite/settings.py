@@ -227,6 +227,8 @@ if ROLE != "frontend":
 # that asks for them (Celery's "eager" mode), and the site says so as it starts.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+if CELERY_TASK_ALWAYS_EAGER:
+    CELERY_BROKER_URL = "memory://"  # never reached; else kombu warns that it guesses one
 # A publish waits at most this long (seconds) for the broker, twice at most, so
 # that a broker that is down or frozen never hangs a page: the rating is saved
 # anyway, and the repair job below counts it once the broker is back.
