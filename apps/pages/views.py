@@ -6,7 +6,6 @@ from django.views.decorators.http import require_http_methods, require_safe
 from apps.pages import client
 from apps.pages.forms import RatingForm
 
-
 # What the API said of the toast's summary (apps/toasts/tasks.py), in words.
 SUMMARY_LATER = {
     "queued": " The rating summary counts it in a moment.",

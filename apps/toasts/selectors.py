@@ -6,7 +6,7 @@ from django.db.models import Count, Max, QuerySet
 from opentelemetry import trace
 
 from apps.scenarios import config as scenarios
-from apps.toasts.models import Toast
+from apps.toasts.models import Rating, RatingSummary, Toast
 
 tracer = trace.get_tracer(__name__)
 
@@ -24,16 +24,25 @@ def toast_list() -> QuerySet[Toast]:
 def rating_summary_drifted() -> list[int]:
     """The toasts whose rating summary does not match their ratings: a rating
     it has not counted yet (its job was never published, or lost), or one
-    deleted since. One query, whatever the number of toasts."""
-    toasts = Toast.objects.annotate(count=Count("ratings"), newest=Max("ratings__id"))
-    rows = toasts.values_list(
-        "id", "count", "newest", "summary__count", "summary__newest_rating_id"
-    )
-    return [
+    deleted since. Two queries, whatever the number of toasts: the ratings
+    grouped by toast (along the index of their toast), and the summaries."""
+    ratings = {
+        row["toast_id"]: (row["count"], row["newest"])
+        for row in Rating.objects.order_by()
+        .values("toast_id")
+        .annotate(count=Count("id"), newest=Max("id"))
+    }
+    summaries = {
+        toast_id: (count, newest)
+        for toast_id, count, newest in RatingSummary.objects.values_list(
+            "toast_id", "count", "newest_rating_id"
+        )
+    }
+    return sorted(
         toast_id
-        for toast_id, count, newest, summarized, summarized_newest in rows.order_by("id")
-        if (summarized or 0) != count or summarized_newest != newest
-    ]
+        for toast_id in ratings.keys() | summaries.keys()
+        if ratings.get(toast_id, (0, None)) != summaries.get(toast_id, (0, None))
+    )
 
 
 def toast_choose(*, on: date) -> Toast | None:
