@@ -27,7 +27,7 @@ from pathlib import Path
 import requests
 
 from apps.pages.traffic import discover_pages, plan_step, visit
-from scripts.harness import OUT, broker, rss_kib, site, traced_to_zipkin, worker, workers_of
+from scripts.harness import OUT, ROOT, broker, rss_kib, site, traced_to_zipkin, worker, workers_of
 
 
 def main() -> None:
@@ -100,7 +100,8 @@ def gunicorn_masters() -> dict[str, int]:
     found = subprocess.run(
         ["pgrep", "-f", "gunicorn toastsite.wsgi"], capture_output=True, text=True
     ).stdout.split()
-    pids = sorted(int(pid) for pid in found)
+    # Ours only: other checkouts on this machine may run gunicorn too.
+    pids = sorted(int(pid) for pid in found if Path(f"/proc/{pid}/cwd").resolve() == ROOT)
     masters = [pid for pid in pids if workers_of(pid)]
     return dict(zip(["api", "frontend"], masters, strict=True))
 
@@ -129,25 +130,48 @@ def delivery(zipkin_url: str, traces: list[tuple[str, str | None]]) -> dict:
 
 
 def jobs(zipkin_url: str, traces: list[tuple[str, str | None]]) -> dict:
-    """Each rating's summary job, from its trace: published (the PRODUCER span),
-    done (its worker's run ended in success), and the delay from the publish,
-    right after the rating's commit, to the end of that run."""
-    published, done, delays = 0, 0, []
+    """Each rating's summary job, from its trace: published (its PRODUCER span),
+    done (a worker's run of that message ended in success), and the delay from
+    the publish, right after the rating's commit, to the end of that run.
+    Counted by message id, so that a span stored twice counts once."""
+    published, done, delays, odd = set(), set(), [], []
     for page_kind, trace_id in traces:
         if page_kind != "rating" or trace_id is None:
             continue
         spans = requests.get(f"{zipkin_url}/api/v2/trace/{trace_id}", timeout=10).json()
-        publishes = [s for s in spans if s.get("kind") == "PRODUCER"]
-        runs = [s for s in spans if s.get("kind") == "CONSUMER"]
-        published += len(publishes)
-        succeeded = [s for s in runs if s["tags"].get("celery.state") == "SUCCESS"]
-        done += len(succeeded)
-        for publish, run in zip(publishes, succeeded, strict=False):
-            delays.append((run["timestamp"] + run["duration"] - publish["timestamp"]) / 1000)
+        sent = {s["tags"]["messaging.message.id"]: s for s in spans if s.get("kind") == "PRODUCER"}
+        ran = {
+            s["tags"]["messaging.message.id"]: s
+            for s in spans
+            if s.get("kind") == "CONSUMER" and s["tags"].get("celery.state") == "SUCCESS"
+        }
+        if len(sent) != 1 or sent.keys() != ran.keys():
+            odd.append(
+                {
+                    "trace": trace_id,
+                    "spans": [
+                        (
+                            x["name"],
+                            x["id"],
+                            x.get("parentId"),
+                            x["tags"].get("messaging.message.id"),
+                        )
+                        for x in spans
+                        if x.get("kind") in ("PRODUCER", "CONSUMER")
+                    ],
+                }
+            )
+        published |= sent.keys()
+        done |= ran.keys() & sent.keys()
+        for message, run in ran.items():
+            if message in sent:
+                start = sent[message]["timestamp"]
+                delays.append((run["timestamp"] + run["duration"] - start) / 1000)
     delays.sort()
     return {
-        "published": published,
-        "done": done,
+        "published": len(published),
+        "done": len(done),
+        "traces_not_one_job": odd,
         "commit_to_done_p50_ms": statistics.median(delays) if delays else None,
         "commit_to_done_p99_ms": delays[int(len(delays) * 0.99)] if delays else None,
     }

@@ -287,3 +287,32 @@ def test_spans_arrive_from_every_pool(
     runs = [job_runs(fetch_trace(zipkin_server, t, until=job_runs)) for t in traces]
     assert [len(each) for each in runs] == [1, 1, 1]
     assert {run["tags"]["celery.worker"] for (run,) in runs} == {consumer.name}
+
+
+def test_beat_starts_traces_of_its_own_for_the_repair_job(
+    visitor, runserver_site, worker, beat, broker, to_zipkin, zipkin_server
+):
+    site = runserver_site(CELERY_BROKER_URL=broker.url, **to_zipkin)
+    worker("worker", **to_zipkin)
+    beat(SUMMARY_REPAIR_INTERVAL="1", **to_zipkin)
+    since = int(time.time() * 1000)
+    rate(visitor, site, 5, 4)
+
+    def repairs():
+        found = requests.get(
+            f"{zipkin_server}/api/v2/traces",
+            params={
+                "serviceName": "beat",
+                "spanName": "apply_async/toasts.rating_summary_repair",
+                "lookback": int(time.time() * 1000) - since,
+                "limit": 100,
+            },
+            timeout=5,
+        ).json()
+        return [t for t in found if len(t) > 2]  # with the worker's part
+
+    trace = eventually(repairs, "a repair job's trace", timeout=30)[0]
+    publish = next(s for s in trace if "parentId" not in s)  # the root: beat's publish
+    assert (publish["localEndpoint"]["serviceName"], publish["kind"]) == ("beat", "PRODUCER")
+    run = named(trace, "run/toasts.rating_summary_repair")
+    assert (run["localEndpoint"]["serviceName"], run["parentId"]) == ("worker", publish["id"])
