@@ -49,6 +49,11 @@ def test_the_broker_script_starts_redis_keeping_jobs_on_disk_and_stops_it(tmp_pa
     eventually(gone, "Redis to stop")
 
 
+def test_the_broker_listens_on_6380_unless_told_otherwise(monkeypatch):
+    monkeypatch.delenv("BROKER_PORT", raising=False)
+    assert broker_sh("url").stdout == "redis://127.0.0.1:6380/0\n"
+
+
 def test_without_redis_server_make_run_serves_the_site_alone():
     # PATH leads nowhere: no redis-server, as on a machine without it.
     ran = broker_sh("with", "/bin/echo", "the site", PATH="/nonexistent", CELERY_BROKER_URL="")

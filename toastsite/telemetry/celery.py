@@ -24,12 +24,8 @@ it, carrying the trace context in the message's headers. On top of it:
   `publish_failed` ends it, with the error.
 """
 
-import logging
-
 from celery import signals
 from opentelemetry import trace
-
-logger = logging.getLogger(__name__)
 
 # What Zipkin names the broker: its system, as the database is named "sqlite".
 BROKER = "redis"
@@ -56,12 +52,14 @@ def instrument(provider: trace.TracerProvider, *, use_span_links: bool) -> None:
 
 
 def _broker_is_the_peer(**kwargs) -> None:
-    trace.get_current_span().set_attribute("peer.service", BROKER)
+    span = trace.get_current_span()
+    if getattr(span, "kind", None) is trace.SpanKind.PRODUCER:
+        span.set_attribute("peer.service", BROKER)
 
 
 def _consumer_tags(task=None, **kwargs) -> None:
     span = trace.get_current_span()
-    if task is None or not span.is_recording():
+    if task is None or getattr(span, "kind", None) is not trace.SpanKind.CONSUMER:
         return
     request = task.request
     span.set_attribute("peer.service", BROKER)
