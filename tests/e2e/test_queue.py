@@ -97,6 +97,11 @@ def test_one_rating_is_one_trace_from_the_click_to_the_workers_sql(
         "the broker in Zipkin's dependencies",
     )
     assert {("api", "redis"), ("redis", "worker"), ("worker", db_system)} <= set(links)
+    now = int(time.time() * 1000)
+    raw = requests.get(
+        f"{zipkin_server}/api/v2/dependencies", params={"endTs": now, "lookback": 3_600_000}
+    )
+    print(f"dependencies: {raw.text}")
 
 
 def test_broker_down_at_save_loses_no_rating(visitor, runserver_site, worker, beat, broker):

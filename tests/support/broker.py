@@ -19,13 +19,12 @@ import redis
 from tests.support.polling import eventually
 from tests.support.servers import ROOT, free_port, skip_or_fail
 
-REDIS_SERVER = "/usr/bin/redis-server"
-
 
 class RedisServer:
     def __init__(self, folder: Path) -> None:
-        if not shutil.which(REDIS_SERVER):
-            skip_or_fail(f"redis-server is not installed at {REDIS_SERVER}")
+        self.program = shutil.which("redis-server")  # Debian's: /usr/bin/redis-server
+        if not self.program:
+            skip_or_fail("redis-server is not installed (Debian: apt-get install redis-server)")
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.folder = folder
@@ -34,7 +33,7 @@ class RedisServer:
         self.start()
 
     def start(self) -> None:
-        command = [REDIS_SERVER, "--bind", "127.0.0.1", "--port", str(self.port)]
+        command = [self.program, "--bind", "127.0.0.1", "--port", str(self.port)]
         command += ["--dir", str(self.folder), "--appendonly", "yes", "--save", ""]
         with (self.folder / "redis.log").open("a") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
