@@ -221,7 +221,8 @@ def test_step_7_monolith_and_services_same_page_two_shapes(
     assert services(two) == {"frontend", "api"}
     assert {s["name"] for s in one} == {s["name"] for s in two}  # the same spans, split
 
-    links = dependencies(zipkin.url)
+    # Step 10's job queue adds links of its own, when its tests ran before.
+    links = [link for link in dependencies(zipkin.url) if not {"redis", "beat", "worker"} & {*link}]
     assert {link for link in links if "toastsite" not in link} == {
         ("frontend", "api"),
         ("api", db_system),
