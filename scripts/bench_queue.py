@@ -45,14 +45,14 @@ def publish(count: int) -> None:
     django.setup()
     from opentelemetry import trace
 
-    from apps.toasts import tasks
+    from apps.toasts import queue
     from toastsite.telemetry.setup import setup
 
     setup()
     tracer = trace.get_tracer(__name__)
     for _ in range(count):
         with tracer.start_as_current_span("a view"):
-            assert tasks.rating_summary_refresh_later(toast_id=1) == tasks.QUEUED
+            assert queue.rating_summary_refresh_later(toast_id=1) == queue.QUEUED
 
 
 def instructions(folder: Path) -> int:

@@ -17,7 +17,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "toastsite.settings")
 app = Celery("toastsite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-celery_tracing.connect()
+
+
+def _set_tracing_up(service: str) -> None:
+    from toastsite.telemetry.setup import setup  # here: not every manage.py command needs it
+
+    setup(service=service)
+
+
+celery_tracing.connect(_set_tracing_up)
 
 
 @signals.worker_init.connect

@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.toasts import tasks
+from apps.toasts import queue
 from apps.toasts.models import Ingredient, Rating, RatingSummary, Toast, Weekday
 
 
@@ -41,12 +41,12 @@ class ToastSerializer(serializers.ModelSerializer):
 
 class RatingSerializer(serializers.ModelSerializer):
     summary_update = serializers.ChoiceField(
-        choices=[tasks.DONE, tasks.QUEUED, tasks.DELAYED, tasks.PENDING],
+        choices=[queue.DONE, queue.QUEUED, queue.DELAYED, queue.PENDING],
         read_only=True,
         help_text="How the toast's rating summary learns of this rating: "
-        f"{tasks.DONE!r}, recomputed already; {tasks.QUEUED!r}, by a job on the queue, in "
-        f"a moment; {tasks.DELAYED!r}, the queue is unavailable, so by the repair job once "
-        f"it is back; {tasks.PENDING!r}, after a transaction still open.",
+        f"{queue.DONE!r}, recomputed already; {queue.QUEUED!r}, by a job on the queue, in "
+        f"a moment; {queue.DELAYED!r}, the queue is unavailable, so by the repair job once "
+        f"it is back; {queue.PENDING!r}, after a transaction still open.",
     )
 
     class Meta:

@@ -6,7 +6,7 @@ from typing import NamedTuple
 from django.db import IntegrityError, transaction
 from django.db.models import Avg, Count, Max
 
-from apps.toasts import selectors, tasks
+from apps.toasts import queue, selectors
 from apps.toasts.exceptions import ApplicationError
 from apps.toasts.models import Rating, RatingSummary, Toast
 
@@ -14,7 +14,7 @@ from apps.toasts.models import Rating, RatingSummary, Toast
 class RatingSaved(NamedTuple):
     rating: Rating
     created: bool  # False: saved before, with the same idempotency key
-    summary_update: str  # how the toast's summary learns of it: tasks.PUBLISHED
+    summary_update: str  # how the toast's summary learns of it: queue.PUBLISHED
 
 
 def rating_create(
@@ -28,10 +28,10 @@ def rating_create(
     it heals a first try whose job was never published); a key already used for
     another toast is an ApplicationError.
     """
-    outcome = {"summary_update": tasks.PENDING}
+    outcome = {"summary_update": queue.PENDING}
 
     def publish() -> None:
-        outcome["summary_update"] = tasks.rating_summary_refresh_later(toast_id=toast.pk)
+        outcome["summary_update"] = queue.rating_summary_refresh_later(toast_id=toast.pk)
 
     if idempotency_key and (saved := _saved_with(idempotency_key, toast)):
         transaction.on_commit(publish)

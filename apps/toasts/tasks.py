@@ -1,7 +1,8 @@
 """The site's jobs, which Celery workers run (toastsite/celery.py finds them here).
 
 One job a visitor causes: after a rating is committed, its toast's summary is
-recomputed (`rating_summary_refresh`), and the pages read that summary. One
+recomputed (`rating_summary_refresh`, published by queue.py), and the pages
+read that summary. One
 job beat starts on a schedule: `rating_summary_repair`, which recomputes any
 summary that does not match its ratings. Both are idempotent: they count, they
 never add one, so a job done twice (a worker killed before it acknowledged) is
@@ -19,28 +20,15 @@ SUMMARY_REPAIR_INTERVAL after the broker is back.
 """
 
 import logging
-import uuid
 
 from celery import shared_task
-from django.conf import settings
 from django.db import OperationalError
 
 from apps.scenarios import jobs as scenario_jobs
 from apps.scenarios.api import ScenarioFailure
 from apps.toasts import services
-from toastsite.telemetry import celery as celery_tracing
 
 logger = logging.getLogger(__name__)
-
-# How a rating's summary is updated, as the API tells the pages.
-DONE = "done"  # no broker: the job ran in this request, and succeeded
-QUEUED = "queued"  # the broker has the job; a worker runs it in a moment
-DELAYED = "delayed"  # no job now: the repair job counts the rating later
-PENDING = "pending"  # inside a transaction still open: published when it commits
-
-# One retry at most, at once: enough to reconnect after the broker restarted,
-# and with QUEUE_PUBLISH_TIMEOUT per try, a bound on a page's wait.
-PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0}
 
 
 @shared_task(
@@ -65,30 +53,3 @@ def rating_summary_repair() -> None:
     """Recomputes every rating summary that drifted from its ratings."""
     if repaired := services.rating_summary_repair():
         logger.warning("Repaired the rating summaries of toasts %s.", repaired)
-
-
-def rating_summary_refresh_later(*, toast_id: int) -> str:
-    """Publishes the summary job of toast `toast_id` (after its rating's commit),
-    waiting for the broker a bounded time; returns DONE, QUEUED or DELAYED."""
-    task_id = str(uuid.uuid4())
-    kwargs = {"toast_id": toast_id}
-    if scenarios := scenario_jobs.for_job():
-        kwargs["scenarios"] = scenarios
-    try:
-        result = rating_summary_refresh.apply_async(
-            kwargs=kwargs, task_id=task_id, retry_policy=PUBLISH_RETRY
-        )
-    except Exception as exc:  # noqa: BLE001 - any failure means the same: counted later
-        celery_tracing.publish_failed(rating_summary_refresh, task_id, exc)
-        logger.warning(
-            "Cannot publish the rating summary job of toast %s (%s: %s); the repair job "
-            "will count its rating within %s s of the broker's return.",
-            toast_id,
-            type(exc).__name__,
-            exc,
-            settings.SUMMARY_REPAIR_INTERVAL,
-        )
-        return DELAYED
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        return DONE if result.successful() else DELAYED
-    return QUEUED

@@ -10,7 +10,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
 from apps.scenarios import jobs as scenario_jobs
-from apps.toasts import selectors, services, tasks
+from apps.toasts import queue, selectors, services, tasks
 from apps.toasts.exceptions import ApplicationError
 from apps.toasts.models import Rating, RatingSummary
 from tests.factories import rating_make
@@ -165,6 +165,6 @@ def test_the_queue_settings_default_to_what_the_docs_say(settings):
         "unacked_restore_interval": 1,
         "unacked_restore_throttle": 1,
     }
-    assert tasks.PUBLISH_RETRY["max_retries"] == 1
+    assert queue.PUBLISH_RETRY["max_retries"] == 1
     schedule = settings.CELERY_BEAT_SCHEDULE["rating-summary-repair"]
     assert (schedule["task"], schedule["schedule"]) == ("toasts.rating_summary_repair", 60.0)

@@ -31,8 +31,14 @@ from opentelemetry import trace
 BROKER = "redis"
 
 
-def connect() -> None:
-    """Connects the handlers that set tracing up in workers and beat (celery.py)."""
+_setup = None
+
+
+def connect(setup) -> None:
+    """Connects the handlers that set tracing up in workers and beat, with
+    `setup(service)` (toastsite/celery.py passes setup.py's)."""
+    global _setup
+    _setup = setup
     signals.worker_init.connect(_worker_started, weak=False)
     signals.worker_process_init.connect(_pool_process_started, weak=False)
     signals.worker_process_shutdown.connect(_flush, weak=False)
@@ -112,12 +118,6 @@ def _pool_process_started(**kwargs) -> None:
 
 def _beat_started(**kwargs) -> None:
     _setup("beat")
-
-
-def _setup(service: str) -> None:
-    from toastsite.telemetry.setup import setup
-
-    setup(service=service)
 
 
 def _flush(**kwargs) -> None:
