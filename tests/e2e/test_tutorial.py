@@ -334,6 +334,8 @@ def test_step_10_work_on_a_queue(
     frontend, api = split(api_env=queue, **to_zipkin)
     first = worker("worker", **to_zipkin)
     rated(frontend, 1, 4)  # the api's first publish opens its connection to Redis
+    count = lambda: visitor.get(f"{api.url}/api/toasts/1/").json()["rating"]["count"]  # noqa: E731
+    eventually(lambda: count() == 1, "the first rating counted")  # its summary row is there
     response = rated(frontend, 1, 5)
     spans = fetch_trace(zipkin.url, traceresponse(response).trace_id, until=runs)
     assert services(spans) == {"frontend", "api", "worker"}
