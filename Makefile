@@ -14,17 +14,18 @@ PORT ?= 8000
 # busy machine): so the stage's shell takes a moment, then ends well.
 QUIETLY := trap 'sleep 0.2; exit 0' INT;
 
-.PHONY: run split collector test lint bench soak screenshots zipkin-launch zipkin-stop clean lock
+.PHONY: run split collector test lint bench soak screenshots zipkin-launch zipkin-stop broker-stop clean lock
 
-## run: set up, migrate, start Zipkin if it can, and serve on http://127.0.0.1:$(PORT)
+## run: set up, migrate, start Zipkin and the job queue if it can, and serve on http://127.0.0.1:$(PORT)
 run: zipkin-launch $(VENV)/.runtime
 	@$(QUIETLY) scripts/ready.sh http://127.0.0.1:$(PORT)/
-	@$(QUIETLY) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	@$(QUIETLY) scripts/broker.sh with $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
-## split: the same code as two services, the api on :8001 and the frontend on :8000
+## split: the same code as two services, the api on :8001 and the frontend on :8000, and the worker
 split: zipkin-launch $(VENV)/.runtime
 	@$(QUIETLY) scripts/ready.sh "the api on http://127.0.0.1:8001/ and the frontend on http://127.0.0.1:8000/"
-	@$(QUIETLY) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
+	@$(QUIETLY) if scripts/broker.sh start; then export CELERY_BROKER_URL="$$(scripts/broker.sh url)"; \
+	else only="api frontend"; fi; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start $$only
 
 ## collector: like run, but the site sends OTLP to an OpenTelemetry Collector (built with Go 1.26+), which sends on to Zipkin
 collector: zipkin-launch $(VENV)/.runtime
@@ -59,6 +60,9 @@ zipkin-launch:
 
 zipkin-stop:
 	scripts/zipkin.sh stop
+
+broker-stop:
+	scripts/broker.sh stop
 
 ## lock: pin requirements*.in, with what they pull in and hashes, into requirements*.txt (UPGRADE=1: newest versions)
 lock: $(VENV)/.dev

@@ -1,12 +1,14 @@
 """What the benchmark and the soak share: Zipkin, the site under gunicorn in
-either shape, and reading a worker's memory. Run them as modules from the
-project's folder (`python -m scripts.bench`), as the Makefile does."""
+either shape, the job queue (Redis and a Celery worker), and reading a worker's
+memory. Run them as modules from the project's folder (`python -m
+scripts.bench`), as the Makefile does."""
 
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -151,3 +153,45 @@ def rss_kib(pid: int) -> int:
 def workers_of(master: int) -> list[int]:
     children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
     return [int(pid) for pid in children]
+
+
+@contextmanager
+def broker() -> Iterator[str]:
+    """Debian's redis-server on a free port, its jobs on disk in a temporary folder,
+    as scripts/broker.sh runs it; yields its CELERY_BROKER_URL."""
+    port = free_port()
+    folder = tempfile.mkdtemp()
+    command = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--dir", folder]
+    with process([*command, "--appendonly", "yes", "--save", ""], os.environ, port):
+        yield f"redis://127.0.0.1:{port}/0"
+
+
+def worker(env: dict, pool: str = "prefork", concurrency: int = 2, prefix=()):
+    """A Celery worker for the site's jobs; stopped (warm, flushing its spans) on the
+    way out. `prefix`: valgrind, to count its instructions."""
+    command = [str(BIN / "celery"), "-A", "toastsite", "worker", "--pool", pool]
+    command += ["--concurrency", str(concurrency), "--loglevel", "WARNING"]
+    command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    return _celery([*prefix, *command], env, stop_timeout=300 if prefix else 30)
+
+
+@contextmanager
+def _celery(command: list[str], env: dict, stop_timeout: float):
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)  # Celery's warm shutdown
+        try:
+            proc.wait(timeout=stop_timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def queue_drained(url: str) -> bool:
+    """Whether the broker holds no job: none waiting, none delivered and unacknowledged."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    return client.llen("celery") == 0 and client.zcard("unacked_index") == 0

@@ -2,11 +2,14 @@
 
     make soak        (or: python -m scripts.soak --seconds 180 --rate 15)
 
-Runs the real Zipkin server and the api and the frontend under gunicorn (on
-PostgreSQL when DATABASE_URL points at one, else SQLite), then sends page views
-and ratings at a steady rate from this process, below saturation. Reports the
-answers by status, the spans Zipkin holds against those produced, and each
-worker's memory over the run; writes bench-results/soak.json.
+Runs the real Zipkin server, Redis and a Celery worker, and the api and the
+frontend under gunicorn (on PostgreSQL when DATABASE_URL points at one, else
+SQLite), then sends page views and ratings at a steady rate from this process,
+below saturation. Every rating's summary job goes through the queue. Reports
+the answers by status, the spans Zipkin holds against those produced, the jobs
+published against the jobs done and the delay from a rating's commit to its
+job's end, and each gunicorn worker's memory over the run; writes
+bench-results/soak.json.
 """
 
 import argparse
@@ -24,7 +27,7 @@ from pathlib import Path
 import requests
 
 from apps.pages.traffic import discover_pages, plan_step, visit
-from scripts.harness import OUT, rss_kib, site, traced_to_zipkin, workers_of
+from scripts.harness import OUT, ROOT, broker, rss_kib, site, traced_to_zipkin, worker, workers_of
 
 
 def main() -> None:
@@ -38,11 +41,17 @@ def main() -> None:
         f"sqlite:///{Path(tempfile.mkdtemp()) / 'soak.sqlite3'}"
     )
     # One client sends every rating; the limit is not what this measures.
-    with traced_to_zipkin(database, heap="2g", RATINGS_PER_MINUTE="1000000") as (zipkin_url, env):
-        with site(env, "split") as url:
+    with (
+        broker() as queue,
+        traced_to_zipkin(
+            database, heap="2g", RATINGS_PER_MINUTE="1000000", CELERY_BROKER_URL=queue
+        ) as (zipkin_url, env),
+    ):
+        with worker(env), site(env, "split") as url:
             results = soak(url, args)
             time.sleep(7)  # the last batches
-        results["delivery"] = delivery(zipkin_url, results.pop("traces"))
+        results["delivery"] = delivery(zipkin_url, results["traces"])
+        results["jobs"] = jobs(zipkin_url, results.pop("traces"))
 
     OUT.mkdir(exist_ok=True)
     (OUT / "soak.json").write_text(json.dumps(results, indent=2))
@@ -91,7 +100,8 @@ def gunicorn_masters() -> dict[str, int]:
     found = subprocess.run(
         ["pgrep", "-f", "gunicorn toastsite.wsgi"], capture_output=True, text=True
     ).stdout.split()
-    pids = sorted(int(pid) for pid in found)
+    # Ours only: other checkouts on this machine may run gunicorn too.
+    pids = sorted(int(pid) for pid in found if Path(f"/proc/{pid}/cwd").resolve() == ROOT)
     masters = [pid for pid in pids if workers_of(pid)]
     return dict(zip(["api", "frontend"], masters, strict=True))
 
@@ -100,7 +110,7 @@ def delivery(zipkin_url: str, traces: list[tuple[str, str | None]]) -> dict:
     """Spans in Zipkin against spans produced: every page of a kind makes the
     same number of spans, so the most common count per kind is what was produced."""
     stored = {}
-    for service in ("frontend", "api"):
+    for service in ("frontend", "api", "worker"):
         for trace in requests.get(
             f"{zipkin_url}/api/v2/traces",
             params={"serviceName": service, "limit": 1_000_000, "lookback": 86_400_000},
@@ -119,11 +129,60 @@ def delivery(zipkin_url: str, traces: list[tuple[str, str | None]]) -> dict:
     }
 
 
+def jobs(zipkin_url: str, traces: list[tuple[str, str | None]]) -> dict:
+    """Each rating's summary job, from its trace: published (its PRODUCER span),
+    done (a worker's run of that message ended in success), and the delay from
+    the publish, right after the rating's commit, to the end of that run.
+    Counted by message id, so that a span stored twice counts once."""
+    published, done, delays, odd = set(), set(), [], []
+    for page_kind, trace_id in traces:
+        if page_kind != "rating" or trace_id is None:
+            continue
+        spans = requests.get(f"{zipkin_url}/api/v2/trace/{trace_id}", timeout=10).json()
+        sent = {s["tags"]["messaging.message.id"]: s for s in spans if s.get("kind") == "PRODUCER"}
+        ran = {
+            s["tags"]["messaging.message.id"]: s
+            for s in spans
+            if s.get("kind") == "CONSUMER" and s["tags"].get("celery.state") == "SUCCESS"
+        }
+        if len(sent) != 1 or sent.keys() != ran.keys():
+            odd.append(
+                {
+                    "trace": trace_id,
+                    "spans": [
+                        (
+                            x["name"],
+                            x["id"],
+                            x.get("parentId"),
+                            x["tags"].get("messaging.message.id"),
+                        )
+                        for x in spans
+                        if x.get("kind") in ("PRODUCER", "CONSUMER")
+                    ],
+                }
+            )
+        published |= sent.keys()
+        done |= ran.keys() & sent.keys()
+        for message, run in ran.items():
+            if message in sent:
+                start = sent[message]["timestamp"]
+                delays.append((run["timestamp"] + run["duration"] - start) / 1000)
+    delays.sort()
+    return {
+        "published": len(published),
+        "done": len(done),
+        "traces_not_one_job": odd,
+        "commit_to_done_p50_ms": statistics.median(delays) if delays else None,
+        "commit_to_done_p99_ms": delays[int(len(delays) * 0.99)] if delays else None,
+    }
+
+
 def report(results: dict) -> None:
     print(f"{results['requests']} requests in {results['seconds']} s at {results['rate']}/s")
     print("status:", results["status"])
     print(f"latency: p50 {results['p50_ms']:.1f} ms, p99 {results['p99_ms']:.1f} ms")
     print("delivery:", results["delivery"])
+    print("jobs:", results["jobs"])
     for name, samples in results["memory_kib"].items():
         print(f"{name} workers' RSS: {samples[0]} -> {samples[-1]} KiB (max {max(samples)})")
 

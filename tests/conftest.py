@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from tests.support import broker as queue
 from tests.support import servers, zipkin
 from tests.support.collector import Running
 from tests.support.collector import collector as otel_collector
@@ -222,6 +223,53 @@ def split(runserver_site) -> Callable[..., servers.Split]:
         return servers.Split(frontend, api)
 
     return start
+
+
+@pytest.fixture
+def broker(tmp_path) -> Iterator[queue.RedisServer]:
+    """A real Redis server of the test's own (Debian's redis-server), jobs on disk."""
+    server = queue.RedisServer(tmp_path / "redis")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def queue_env(server_env, server_database, broker) -> dict[str, str]:
+    """The environment of the site's processes that use the test's broker."""
+    return {
+        **server_env,
+        "DATABASE_URL": server_database,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+        "CELERY_BROKER_URL": broker.url,
+    }
+
+
+@pytest.fixture
+def worker(queue_env, tmp_path) -> Iterator[Callable[..., queue.Worker]]:
+    """A factory: starts a real `celery worker` on the test's broker and database,
+    e.g. `worker("w1", pool="threads", **env)`; stops it after the test."""
+    with ExitStack() as running:
+
+        def start(name: str = "worker", pool: str = "prefork", concurrency: int = 1, **env):
+            log = tmp_path / f"worker-{name}.log"
+            started = queue.Worker({**queue_env, **env}, log, name, pool, concurrency)
+            running.callback(started.stop)
+            return started
+
+        yield start
+
+
+@pytest.fixture
+def beat(queue_env, tmp_path) -> Iterator[Callable[..., queue.Beat]]:
+    """A factory: starts a real `celery beat` on the test's broker; stops it after."""
+    with ExitStack() as running:
+
+        def start(**env: str) -> queue.Beat:
+            started = queue.Beat({**queue_env, **env}, tmp_path / "beat.log")
+            running.callback(started.stop)
+            return started
+
+        yield start
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 import itertools
 
+from apps.toasts import services
 from apps.toasts.models import Ingredient, Rating, Toast, Weekday
 
 _numbers = itertools.count(1)
@@ -22,4 +23,7 @@ def toast_make(
 
 
 def rating_make(*, toast: Toast, stars: int = 4, comment: str = "") -> Rating:
-    return Rating.objects.create(toast=toast, stars=stars, comment=comment)
+    """A rating, counted in its toast's summary as the site's job counts it."""
+    rating = Rating.objects.create(toast=toast, stars=stars, comment=comment)
+    services.rating_summary_refresh(toast_id=toast.pk)
+    return rating

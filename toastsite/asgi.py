@@ -9,10 +9,12 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from toastsite.celery import jobs_at_start
 from toastsite.telemetry.setup import setup
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "toastsite.settings")
 
 # Before Django loads its middleware: instrumenting Django adds one.
 setup()
+jobs_at_start()
 application = get_asgi_application()

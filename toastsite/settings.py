@@ -219,6 +219,61 @@ if ROLE != "frontend":
         }
     }
 
+# --- Jobs on a queue -------------------------------------------------------------
+# Celery (toastsite/celery.py), configured here: every CELERY_* setting below is
+# one of Celery's own, lower-cased without the prefix. The one job the site
+# needs: a toast's rating summary, recomputed after each rating (apps/toasts/tasks.py).
+# Unset, there is no broker: jobs run in-process, at once, inside the request
+# that asks for them (Celery's "eager" mode), and the site says so as it starts.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+if CELERY_TASK_ALWAYS_EAGER:
+    CELERY_BROKER_URL = "memory://"  # never reached; else kombu warns that it guesses one
+# A publish waits at most this long (seconds) for the broker, twice at most, so
+# that a broker that is down or frozen never hangs a page: the rating is saved
+# anyway, and the repair job below counts it once the broker is back.
+QUEUE_PUBLISH_TIMEOUT = env_number("QUEUE_PUBLISH_TIMEOUT", 1.0, minimum=0.1)
+# Seconds a job may stay unacknowledged before Redis hands it to another worker:
+# how soon the job of a worker that died is done elsewhere, and longer than any
+# job runs (else it runs twice; it is idempotent, but that is waste).
+QUEUE_VISIBILITY_TIMEOUT = env_number("QUEUE_VISIBILITY_TIMEOUT", 30, minimum=1)
+# Seconds between two runs of the repair job (Celery beat): it recomputes every
+# summary that does not match its ratings, e.g. of a rating saved while the
+# broker was down. How late a summary may be, at most, after the broker is back.
+SUMMARY_REPAIR_INTERVAL = env_number("SUMMARY_REPAIR_INTERVAL", 60.0, minimum=0.5)
+# 1: the worker's span starts a trace of its own, with a link to the publish,
+# instead of being its child (tutorial step 10, "two shapes").
+QUEUE_SPAN_LINKS = env_bool("QUEUE_SPAN_LINKS", False)
+
+# A job is acknowledged when it is done, not when it starts, and a job whose
+# worker died is put back (redelivered), never dropped: every job is done at
+# least once; the jobs are idempotent, so at least once is once in effect.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# One job at a time per worker process: none waits behind a slow one.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Nobody waits for a job's result: no result backend.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Without these, a frozen Redis (it accepts, never answers) hangs a publish.
+    "socket_timeout": QUEUE_PUBLISH_TIMEOUT,
+    "socket_connect_timeout": QUEUE_PUBLISH_TIMEOUT,
+    "visibility_timeout": QUEUE_VISIBILITY_TIMEOUT,
+    # Look for jobs past their visibility timeout every second, not every 100 s
+    # (kombu's 10 s times 10).
+    "unacked_restore_interval": 1,
+    "unacked_restore_throttle": 1,
+}
+CELERY_BEAT_SCHEDULE = {
+    "rating-summary-repair": {
+        "task": "toasts.rating_summary_repair",
+        "schedule": SUMMARY_REPAIR_INTERVAL,
+    },
+}
+# The worker logs in the site's format, with trace ids, not Celery's own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
 # --- Tracing ------------------------------------------------------------------
 # Standard OpenTelemetry variables. The SDK itself reads the others:
 # OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER(_ARG),

@@ -6,6 +6,13 @@ from django.views.decorators.http import require_http_methods, require_safe
 from apps.pages import client
 from apps.pages.forms import RatingForm
 
+# What the API said of the toast's summary (apps/toasts/tasks.py), in words.
+SUMMARY_LATER = {
+    "queued": " The rating summary counts it in a moment.",
+    "delayed": " The rating summary will count it a little later: our job queue is"
+    " unavailable right now.",
+}
+
 
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
@@ -23,7 +30,7 @@ def toast(request: HttpRequest, pk: int) -> HttpResponse:
     form = RatingForm(request.POST if request.method == "POST" else None)
     if form.is_valid():
         try:
-            client.rate(request, pk, **form.cleaned_data)
+            saved = client.rate(request, pk, **form.cleaned_data)
         except client.RequestRejected as rejected:
             for field, errors in rejected.errors.items():
                 form.add_error(field if field in form.fields else None, errors)
@@ -34,7 +41,8 @@ def toast(request: HttpRequest, pk: int) -> HttpResponse:
             return response
         else:
             stars = form.cleaned_data["stars"]
-            messages.success(request, f"Thanks! Your {stars}-star rating is saved.")
+            later = SUMMARY_LATER.get(saved.get("summary_update"), "")
+            messages.success(request, f"Thanks! Your {stars}-star rating is saved.{later}")
             return redirect("pages:toast", pk=pk)
     return toast_page(request, pk, form, status=400 if form.errors else 200)
 

@@ -5,6 +5,12 @@ starts. The API acts on them (api.py, and the one selector the N+1 scenario
 changes) and says which are on in words (`described()`), which the pages show
 in a banner. To add a scenario: a field and its words here, its effect where
 it happens, and its test in tests/scenarios/.
+
+The worker's scenarios are set on the API too, like the others: the API puts
+them into each job it publishes, and the worker does what the job says
+(jobs.py). So the banner, which shows what the API's `Scenarios` header says,
+tells the truth in the split as well, whatever the worker's own environment;
+and without a broker, where jobs run inside the API, they act there.
 """
 
 from dataclasses import dataclass
@@ -22,6 +28,12 @@ class Scenarios:
     # SCENARIO_N_PLUS_ONE: the API loads each toast's ingredients and ratings
     # with a query of their own (selectors.toast_list).
     n_plus_one: bool = False
+    # SCENARIO_WORKER_LATENCY_MS: extra milliseconds each rating summary job
+    # takes on the worker: a slow worker (a job to catch in the middle).
+    worker_latency_ms: int = 0
+    # SCENARIO_WORKER_FAILURE_RATE: the share of rating summary jobs that fail
+    # on the worker, 0 to 1; each failed job is tried again, 3 times at most.
+    worker_failure_rate: float = 0.0
 
     def described(self) -> list[str]:
         """The scenarios that are on, in words, for the `Scenarios` header and the banner."""
@@ -32,6 +44,10 @@ class Scenarios:
             words.append(f"the API takes {self.latency_ms} ms longer")
         if self.n_plus_one:
             words.append("the API makes N+1 queries")
+        if self.worker_latency_ms:
+            words.append(f"each job takes the worker {self.worker_latency_ms} ms longer")
+        if self.worker_failure_rate:
+            words.append(f"the worker fails {self.worker_failure_rate:.0%} of jobs")
         return words
 
 
@@ -40,6 +56,10 @@ def from_environment() -> Scenarios:
         failure_rate=env_number("SCENARIO_FAILURE_RATE", 0.0, minimum=0.0, maximum=1.0),
         latency_ms=env_number("SCENARIO_LATENCY_MS", 0, minimum=0),
         n_plus_one=env_bool("SCENARIO_N_PLUS_ONE", False),
+        worker_latency_ms=env_number("SCENARIO_WORKER_LATENCY_MS", 0, minimum=0),
+        worker_failure_rate=env_number(
+            "SCENARIO_WORKER_FAILURE_RATE", 0.0, minimum=0.0, maximum=1.0
+        ),
     )
 
 

@@ -58,3 +58,31 @@ class Rating(models.Model):
 
     def __str__(self) -> str:
         return f"{self.toast}: {self.stars}★"
+
+
+class RatingSummary(models.Model):
+    """A toast's ratings, summed up by a job (tasks.py) after each rating, so that
+    the pages read one row instead of aggregating every rating on every request.
+
+    Always recomputed from the ratings, never incremented: running the job
+    twice, or late, gives the same row. `newest_rating_id` and `count` are what
+    the repair job compares with the ratings to find a summary that drifted.
+    """
+
+    RECENT = 5
+
+    toast = models.OneToOneField(
+        Toast, on_delete=models.CASCADE, primary_key=True, related_name="summary"
+    )
+    count = models.PositiveIntegerField(default=0)
+    average = models.FloatField(null=True, blank=True)
+    # The RECENT newest ratings, newest first: stars, comment, created_at.
+    recent = models.JSONField(default=list, blank=True)
+    newest_rating_id = models.BigIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "rating summaries"
+
+    def __str__(self) -> str:
+        return f"{self.toast}: {self.count} ratings"

@@ -1,8 +1,16 @@
-from django.db.models import Avg, Count
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.toasts.models import Ingredient, Rating, Toast, Weekday
+from apps.toasts import queue
+from apps.toasts.models import Ingredient, Rating, RatingSummary, Toast, Weekday
+
+
+def summary_of(toast: Toast) -> RatingSummary | None:
+    """The toast's summary row (tasks.py keeps it), None before its first rating."""
+    try:
+        return toast.summary
+    except RatingSummary.DoesNotExist:
+        return None
 
 
 class RatingSummarySerializer(serializers.Serializer):
@@ -23,18 +31,27 @@ class ToastSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(RatingSummarySerializer)
     def get_rating(self, toast: Toast) -> dict:
-        # Lists come annotated (see selectors); a freshly written toast does not.
-        if not hasattr(toast, "rating_count"):
-            summary = toast.ratings.aggregate(count=Count("id"), average=Avg("stars"))
-            toast.rating_count, toast.rating_average = summary["count"], summary["average"]
-        average = toast.rating_average
-        return {"count": toast.rating_count, "average": round(average, 2) if average else None}
+        # Read from the summary row (lists join it: see selectors), not aggregated.
+        summary = summary_of(toast)
+        if summary is None:
+            return {"count": 0, "average": None}
+        average = summary.average
+        return {"count": summary.count, "average": round(average, 2) if average else None}
 
 
 class RatingSerializer(serializers.ModelSerializer):
+    summary_update = serializers.ChoiceField(
+        choices=[queue.DONE, queue.QUEUED, queue.DELAYED, queue.PENDING],
+        read_only=True,
+        help_text="How the toast's rating summary learns of this rating: "
+        f"{queue.DONE!r}, recomputed already; {queue.QUEUED!r}, by a job on the queue, in "
+        f"a moment; {queue.DELAYED!r}, the queue is unavailable, so by the repair job once "
+        f"it is back; {queue.PENDING!r}, after a transaction still open.",
+    )
+
     class Meta:
         model = Rating
-        fields = ["id", "toast", "stars", "comment", "created_at"]
+        fields = ["id", "toast", "stars", "comment", "created_at", "summary_update"]
         read_only_fields = ["toast", "created_at"]
 
 
@@ -49,7 +66,7 @@ class ToastDetailSerializer(ToastSerializer):
     """One toast, with its newest ratings and their comments: for the detail
     only, so that the list stays a fixed number of queries."""
 
-    RECENT = 5
+    RECENT = RatingSummary.RECENT
 
     recent_ratings = serializers.SerializerMethodField(
         help_text=f"The {RECENT} newest ratings, newest first."
@@ -60,8 +77,8 @@ class ToastDetailSerializer(ToastSerializer):
 
     @extend_schema_field(RecentRatingSerializer(many=True))
     def get_recent_ratings(self, toast: Toast) -> list[dict]:
-        newest = toast.ratings.order_by("-created_at", "-id")[: self.RECENT]
-        return RecentRatingSerializer(newest, many=True).data
+        summary = summary_of(toast)
+        return summary.recent[: self.RECENT] if summary else []
 
 
 class ToastFilterSerializer(serializers.Serializer):

@@ -115,11 +115,12 @@ class ToastViewSet(viewsets.ModelViewSet):
         toast = self.get_object()
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        rating, created = services.rating_create(
+        saved = services.rating_create(
             toast=toast, **serializer.validated_data, idempotency_key=idempotency_key(request)
         )
-        status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        return Response(self.get_serializer(rating).data, status=status_code)
+        saved.rating.summary_update = saved.summary_update
+        status_code = status.HTTP_201_CREATED if saved.created else status.HTTP_200_OK
+        return Response(self.get_serializer(saved.rating).data, status=status_code)
 
     def throttled(self, request: Request, wait: float | None) -> None:
         # DRF's answer says "Request was throttled."; say what was too much. It

@@ -155,7 +155,7 @@ def test_the_trap_a_sampler_per_service_cuts_failed_traces_in_half(
     assert fails.count(failed=False)["partial"] == 0  # the 10% goes by trace id, alike on both
     # Only the frontend's half said so: the api's sampler dropped its half.
     assert slow.count(failed=True)["partial"] > 0
-    screenshot(page, zipkin_server, slow.failed_trace("partial"), "step10-half-trace")
+    screenshot(page, zipkin_server, slow.failed_trace("partial"), "step11-half-trace")
 
 
 def test_the_fix_a_router_keeps_every_failed_trace_whole(
@@ -176,7 +176,7 @@ def test_the_fix_a_router_keeps_every_failed_trace_whole(
     assert others["partial"] == 0
     assert others["whole"] > 0
     assert all(count > 0 for count in received)  # both samplers had their share
-    screenshot(page, zipkin_server, slow.failed_trace("whole"), "step10-whole-trace")
+    screenshot(page, zipkin_server, slow.failed_trace("whole"), "step11-whole-trace")
 
 
 @dataclass

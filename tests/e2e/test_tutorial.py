@@ -11,6 +11,7 @@ from collections import Counter
 import pytest
 import requests
 
+from apps.pages.traffic import post_rating
 from tests.support.collector import wait_until_decided
 from tests.support.http import traceresponse
 from tests.support.polling import eventually
@@ -52,7 +53,13 @@ class Zipkin:
         return requests.get(f"{self.url}/api/v2/traces", params=query, timeout=5).json()
 
     def screenshot(
-        self, page, path: str, name: str, wait_for: str | None, click: str | None = None
+        self,
+        page,
+        path: str,
+        name: str,
+        wait_for: str | None,
+        click: str | None = None,
+        scroll_to: str | None = None,
     ) -> None:
         """Opens the Zipkin UI at `path`, as a person would, and saves what it shows."""
         SHOTS.mkdir(parents=True, exist_ok=True)
@@ -65,6 +72,8 @@ class Zipkin:
             page.wait_for_timeout(3000)
         if click:  # a span, to show its details
             page.get_by_text(click, exact=True).first.click()
+        if scroll_to:  # a tag of that span, further down its details
+            page.get_by_text(scroll_to, exact=True).first.scroll_into_view_if_needed()
         page.screenshot(path=SHOTS / f"{name}.png")
 
 
@@ -196,16 +205,16 @@ def test_step_6_n_plus_one_is_a_ladder_of_selects_and_its_fix(
 
     ladder, ladder_trace = selects_of_week_page(SCENARIO_N_PLUS_ONE="1")
     fixed, fixed_trace = selects_of_week_page()
-    # The count and the toasts, then each toast's ingredients and ratings.
+    # The count and the toasts, then each toast's ingredients and rating summary.
     assert ladder == {
         "select toasts_toast": 2,
         "select toasts_ingredient toasts_toast_ingredients": 7,
-        "select toasts_rating": 7,
+        "select toasts_ratingsummary": 7,
     }
-    # The count, the toasts with their rating summary, and all ingredients at once.
+    # The count, the toasts joined with their rating summary, and all ingredients at once.
     assert fixed == {
-        "select select toasts_toast toasts_rating": 1,
-        "select toasts_toast toasts_rating": 1,
+        "select toasts_toast": 1,
+        "select toasts_toast toasts_ratingsummary": 1,
         "select toasts_ingredient toasts_toast_ingredients": 1,
     }
     zipkin.screenshot(page, f"traces/{ladder_trace}", "step6-n-plus-one", "get toasts/")
@@ -383,3 +392,111 @@ def test_step_9_after_the_zipkin_exporter_tail_sampling_keeps_every_failure(
         wait_for=api_span["name"],
         click=f"api: {api_span['name']}",
     )
+
+
+def test_step_10_work_on_a_queue(
+    visitor, split, runserver_site, worker, broker, to_zipkin, zipkin, page, db_system
+):
+    job = "toasts.rating_summary_refresh"
+    queue = {"CELERY_BROKER_URL": broker.url}
+
+    def rated(site, pk: int, stars: int) -> requests.Response:
+        response = post_rating(visitor, f"{site.url}/toasts/{pk}/", stars=stars)
+        assert response.status_code == 302
+        return response
+
+    def runs(spans: list[dict]) -> list[dict]:
+        return [s for s in spans if s["name"] == f"run/{job}"]
+
+    # One trace, from the click to the worker's SQL.
+    frontend, api = split(api_env=queue, **to_zipkin)
+    first = worker("worker", **to_zipkin)
+    rated(frontend, 1, 4)  # the api's first publish opens its connection to Redis
+    count = lambda: visitor.get(f"{api.url}/api/toasts/1/").json()["rating"]["count"]  # noqa: E731
+    eventually(lambda: count() == 1, "the first rating counted")  # its summary row is there
+    response = rated(frontend, 1, 5)
+    spans = fetch_trace(zipkin.url, traceresponse(response).trace_id, until=runs)
+    assert services(spans) == {"frontend", "api", "worker"}
+    publish, (run,) = named(spans, f"apply_async/{job}"), runs(spans)
+    assert run["parentId"] == publish["id"]
+    worker_sql = [s for s in spans if s.get("parentId") == run["id"]]
+    print(f"step 10: {len(spans)} spans, {len(worker_sql)} of them the worker's SQL")
+    assert {s["localEndpoint"]["serviceName"] for s in worker_sql} == {"worker"}
+    if db_system == "sqlite":  # the numbers the step gives, for a toast rated before
+        assert (len(spans), len(worker_sql)) == (22, 8)
+    zipkin.screenshot(page, f"traces/{spans[0]['traceId']}", "step10-queue", f"run/{job}")
+    first.stop()
+
+    # The other shape: a trace of its own, linked to the publish.
+    linked = worker("linked", QUEUE_SPAN_LINKS="1", **to_zipkin)
+    response = rated(frontend, 2, 4)
+    page_trace = traceresponse(response).trace_id
+    found = eventually(
+        lambda: zipkin.traces(annotationQuery=f"link.trace_id={page_trace}"), "the linked trace"
+    )
+    (worker_trace,) = found
+    run = next(s for s in worker_trace if "parentId" not in s)
+    assert run["name"] == f"run/{job}"
+    assert run["traceId"] != page_trace
+    page_spans = fetch_trace(zipkin.url, page_trace)
+    publish = named(page_spans, f"apply_async/{job}")
+    assert run["tags"]["link.span_id"] == publish["id"]
+    assert not runs(page_spans)  # the page's trace ends at the publish
+    zipkin.screenshot(
+        page,
+        f"traces/{run['traceId']}",
+        "step10-link",
+        f"run/{job}",
+        click=f"worker: run/{job}",
+        scroll_to="link.trace_id",
+    )
+    linked.stop()
+
+    links = dependencies(zipkin.url)
+    assert {
+        ("frontend", "api"),
+        ("api", "redis"),
+        ("redis", "worker"),
+        ("worker", db_system),
+    } <= set(links)
+    zipkin.screenshot(page, "dependency", "step10-dependencies", wait_for=None)
+
+    # Two workers, one killed in the middle of a slow job: the other does it.
+    slow = runserver_site(SCENARIO_WORKER_LATENCY_MS="2000", **queue, **to_zipkin)
+    redelivery = {"QUEUE_VISIBILITY_TIMEOUT": "5", **to_zipkin}
+    pair = [worker("one", **redelivery), worker("two", **redelivery)]
+    response = rated(slow, 3, 3)
+    (killed,) = eventually(
+        lambda: [w for w in pair if f"{job}[" in w.log() and " received" in w.log()],
+        "a worker to receive the job",
+    )
+    killed.kill()
+    at = time.monotonic()
+    (other,) = [w for w in pair if w is not killed]
+    spans = fetch_trace(zipkin.url, traceresponse(response).trace_id, until=runs, timeout=30)
+    print(f"step 10: the job done by {other.name} {time.monotonic() - at:.1f} s after the kill")
+    (run,) = runs(spans)
+    assert (run["tags"]["celery.worker"], run["tags"]["celery.redelivered"]) == (other.name, "true")
+    zipkin.screenshot(
+        page,
+        f"traces/{run['traceId']}",
+        "step10-redelivered",
+        f"run/{job}",
+        click=f"worker: run/{job}",
+        scroll_to="celery.worker",
+    )
+    for each in pair:
+        each.stop()
+
+    # A worker that fails every job: each attempt, and its error, in the trace.
+    failing = runserver_site(SCENARIO_WORKER_FAILURE_RATE="1", **queue, **to_zipkin)
+    worker("worker", **to_zipkin)
+    response = rated(failing, 4, 2)
+    spans = fetch_trace(
+        zipkin.url,
+        traceresponse(response).trace_id,
+        until=lambda spans: len(runs(spans)) == 4,
+        timeout=30,
+    )
+    assert all("error" in s["tags"] for s in runs(spans))
+    zipkin.screenshot(page, f"traces/{spans[0]['traceId']}", "step10-retries", f"run/{job}")

@@ -1,6 +1,7 @@
 """The tutorial's scenarios: off by default, and doing what they say when on."""
 
 import math
+import time
 
 import pytest
 from django.test import Client
@@ -13,9 +14,15 @@ pytestmark = pytest.mark.django_db
 
 
 def test_all_scenarios_are_off_by_default(client, monkeypatch):
-    for variable in ("SCENARIO_FAILURE_RATE", "SCENARIO_LATENCY_MS", "SCENARIO_N_PLUS_ONE"):
+    for variable in (
+        "SCENARIO_FAILURE_RATE",
+        "SCENARIO_LATENCY_MS",
+        "SCENARIO_N_PLUS_ONE",
+        "SCENARIO_WORKER_LATENCY_MS",
+        "SCENARIO_WORKER_FAILURE_RATE",
+    ):
         monkeypatch.delenv(variable, raising=False)
-    assert config.from_environment() == config.Scenarios(0.0, 0, False)
+    assert config.from_environment() == config.Scenarios(0.0, 0, False, 0, 0.0)
     assert config.current.described() == []
     assert all(client.get(reverse("api:toast-list")).status_code == 200 for _ in range(20))
 
@@ -92,3 +99,23 @@ def test_a_wrong_knob_names_its_variable(monkeypatch, variable, value, message):
     monkeypatch.setenv(variable, value)
     with pytest.raises(ImproperlyConfigured, match=message.replace(".", r"\.")):
         config.from_environment()
+
+
+def test_the_worker_scenarios_are_said_by_the_api_whose_jobs_carry_them(client, scenarios):
+    scenarios(worker_latency_ms=2000, worker_failure_rate=0.25)
+    response = client.get(reverse("api:toast-list"))
+    assert response["Scenarios"] == (
+        "each job takes the worker 2000 ms longer; the worker fails 25% of jobs"
+    )
+
+
+def test_a_job_is_slowed_or_failed_as_its_publisher_said():
+    from apps.scenarios import jobs
+    from apps.scenarios.api import ScenarioFailure
+
+    started = time.monotonic()
+    jobs.apply({"latency_ms": 200})
+    assert time.monotonic() - started >= 0.2
+    with pytest.raises(ScenarioFailure, match="SCENARIO_WORKER_FAILURE_RATE=1"):
+        jobs.apply({"failure_rate": 1})
+    jobs.apply(None)  # a job without scenarios: nothing happens

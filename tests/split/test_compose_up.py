@@ -565,7 +565,7 @@ def screenshot_a_replica(page, trace_id: str) -> None:
     tag = page.get_by_text("service.instance.id", exact=True).first
     tag.wait_for(timeout=15_000)
     tag.scroll_into_view_if_needed()  # the span's panel scrolls on its own
-    page.screenshot(path=SHOTS / "step10-replica.png")
+    page.screenshot(path=SHOTS / "step11-replica.png")
 
 
 # --- Containers -----------------------------------------------------------------------

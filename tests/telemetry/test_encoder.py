@@ -64,7 +64,18 @@ def both(spans, limit=None) -> tuple[list[dict], list[dict]]:
 
 
 def without_remote(spans: list[dict]) -> list[dict]:
-    return [{k: v for k, v in span.items() if k != "remoteEndpoint"} for span in spans]
+    """The spans without what toastsite adds on purpose: the remote endpoint, and
+    the tags that carry a span's links (the library drops links)."""
+    kept = []
+    for span in spans:
+        span = {k: v for k, v in span.items() if k != "remoteEndpoint"}
+        if "tags" in span:
+            tags = {k: v for k, v in span["tags"].items() if not k.startswith("link.")}
+            span = (
+                {**span, "tags": tags} if tags else {k: v for k, v in span.items() if k != "tags"}
+            )
+        kept.append(span)
+    return kept
 
 
 def a_little_of_everything(tracer) -> None:

@@ -251,3 +251,23 @@ def test_a_collector_down_or_hanging_costs_pages_nothing_and_one_warning(
     finally:
         receiver.close()
     assert "Is the OpenTelemetry Collector running?" in log
+
+
+def test_a_spans_links_reach_zipkin_as_tags(spans):
+    import json
+
+    from opentelemetry import trace
+    from opentelemetry.exporter.zipkin.node_endpoint import NodeEndpoint
+
+    from toastsite.telemetry.exporters import RemoteEndpointEncoder
+
+    tracer = trace.get_tracer(__name__)
+    with tracer.start_as_current_span("the publish") as publish:
+        pass
+    with tracer.start_as_current_span("the job", links=[trace.Link(publish.get_span_context())]):
+        pass
+    job = next(s for s in spans() if s.name == "the job")
+    (encoded,) = json.loads(RemoteEndpointEncoder().serialize([job], NodeEndpoint()))
+    assert encoded["tags"]["link.trace_id"] == trace.format_trace_id(publish.context.trace_id)
+    assert encoded["tags"]["link.span_id"] == trace.format_span_id(publish.context.span_id)
+    assert "parentId" not in encoded  # a root of its own, linked to the publish

@@ -71,7 +71,7 @@ def test_a_page_view_is_one_trace_page_api_call_api_view_business_step_and_sql(c
         assert query.attributes["peer.service"] == connection.vendor
     # The week with its rating summary, then its ingredients: named by their tables.
     assert [q.name for q in sql] == [
-        "SELECT toasts_toast toasts_rating",
+        "SELECT toasts_toast toasts_ratingsummary",
         "SELECT toasts_ingredient toasts_toast_ingredients",
     ]
     statements = [q.attributes["db.query.text"] for q in sql]

@@ -3,6 +3,7 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 
 from apps.toasts.models import Rating, Toast
+from tests.factories import rating_make
 
 pytestmark = pytest.mark.django_db
 
@@ -27,8 +28,8 @@ def ratings_url(toast: Toast) -> str:
 
 
 def test_list_is_paginated_with_ingredients_and_rating_summary(client, hawaii):
-    Rating.objects.create(toast=hawaii, stars=4)
-    Rating.objects.create(toast=hawaii, stars=5)
+    rating_make(toast=hawaii, stars=4)
+    rating_make(toast=hawaii, stars=5)
     body = client.get(reverse("api:toast-list")).json()
     assert body["count"] == 7
     assert body["next"] is None
@@ -61,13 +62,13 @@ def test_list_filters_by_weekday(client):
 def test_list_runs_the_same_number_of_queries_whatever_the_number_of_toasts(
     client, django_assert_num_queries
 ):
-    # count, toasts with rating summary, their ingredients
+    # count, toasts joined with their rating summary, their ingredients
     with django_assert_num_queries(3):
         client.get(reverse("api:toast-list"))
     for n in range(20):
         toast = Toast.objects.create(name=f"Extra {n}", weekday=n % 7)
         toast.ingredients.add(*Toast.objects.get(name="Ham").ingredients.all())
-        Rating.objects.create(toast=toast, stars=3)
+        rating_make(toast=toast, stars=3)
     with django_assert_num_queries(3):
         body = client.get(reverse("api:toast-list"), {"page_size": 100}).json()
     assert body["count"] == 27

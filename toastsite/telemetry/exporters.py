@@ -79,6 +79,12 @@ class RemoteEndpointEncoder(JsonV2Encoder):
             encoded["parentId"] = self._encode_span_id(parent_id)
         if remote := self._remote_endpoint(attributes):
             encoded["remoteEndpoint"] = remote
+        if links := span.links:
+            # Zipkin's model has no links, and OpenTelemetry's encoder drops them
+            # without a trace; as tags, a link can be read, and searched for.
+            tags = encoded.setdefault("tags", {})
+            tags["link.trace_id"] = ",".join(f"{link.context.trace_id:032x}" for link in links)
+            tags["link.span_id"] = ",".join(f"{link.context.span_id:016x}" for link in links)
         return encoded
 
     def _tags(self, span: ReadableSpan, attributes) -> dict[str, str]:

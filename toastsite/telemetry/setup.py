@@ -4,7 +4,8 @@
 covers runserver's serving child and every gunicorn worker, and leaves
 `migrate`, `shell` and `test` untraced. It reads the standard OTEL_* variables
 (see settings.py) and instruments Django (server spans), requests (client
-spans) and the ORM (one span per SQL statement: sql.py). Its neighbours:
+spans), the ORM (one span per SQL statement: sql.py) and Celery (celery.py,
+which also calls it in workers and beat). Its neighbours:
 http.py names the spans of HTTP in and out, exporters.py sends them, logs.py
 puts the trace ids in log lines, links.py links a page to its trace.
 """
@@ -40,18 +41,19 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from toastsite.telemetry import exporters, http, sql
+from toastsite.telemetry import celery, exporters, http, sql
 
 logger = logging.getLogger(__name__)
 
 _configured = False
 
 
-def setup(processor: SpanProcessor | None = None) -> None:
+def setup(processor: SpanProcessor | None = None, service: str | None = None) -> None:
     """Set tracing up for this process; later calls do nothing.
 
     `processor` replaces the exporters chosen by OTEL_TRACES_EXPORTER: the
-    tests pass one that keeps spans in memory.
+    tests pass one that keeps spans in memory. `service` names a process that
+    serves no role's HTTP (Celery's worker and beat: celery.py).
     """
     global _configured
     if _configured:
@@ -67,7 +69,7 @@ def setup(processor: SpanProcessor | None = None) -> None:
 
     # The instrumentations read the conventions to follow from the environment.
     os.environ["OTEL_SEMCONV_STABILITY_OPT_IN"] = settings.OTEL_SEMCONV_STABILITY_OPT_IN
-    provider = TracerProvider(resource=_resource())
+    provider = TracerProvider(resource=_resource(service))
     processors = [processor] if processor else _processors_from_env()
     for each in processors:
         provider.add_span_processor(each)
@@ -91,6 +93,7 @@ def setup(processor: SpanProcessor | None = None) -> None:
     connection_created.connect(_trace_queries)
     for connection in connections.all(initialized_only=True):  # opened before setup()
         _trace_queries(connection=connection)
+    celery.instrument(provider, use_span_links=settings.QUEUE_SPAN_LINKS)
 
 
 def _trace_queries(sender: object = None, *, connection: BaseDatabaseWrapper, **kwargs) -> None:
@@ -99,10 +102,10 @@ def _trace_queries(sender: object = None, *, connection: BaseDatabaseWrapper, **
         connection.execute_wrappers.append(sql.sql_span)
 
 
-def _resource() -> Resource:
+def _resource(service: str | None = None) -> Resource:
     defaults = Resource.create(
         {
-            "service.name": settings.SERVICE_NAME,
+            "service.name": service or settings.SERVICE_NAME,
             "service.version": settings.VERSION,
             "deployment.environment": settings.DEPLOYMENT_ENVIRONMENT,
             "host.name": socket.gethostname(),
