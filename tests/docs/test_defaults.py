@@ -14,7 +14,9 @@ import pytest
 from tests.support.servers import ROOT
 
 # The variables the site reads; a process with none of them runs on its defaults.
-OURS = re.compile(r"^(DJANGO_|OTEL_|SCENARIO_|TOAST|RATINGS_|TRUSTED_|ADMIN_LOGIN_|ZIPKIN_)")
+OURS = re.compile(
+    r"^(DJANGO_|OTEL_|SCENARIO_|TOAST|RATINGS_|TRUSTED_|ADMIN_LOGIN_|ZIPKIN_|CELERY_|QUEUE_|SUMMARY_)"
+)
 
 SHOW = """
 import json, django
@@ -40,6 +42,11 @@ print(json.dumps({
     "TRUSTED_PROXIES": ",".join(s.TRUSTED_PROXIES),
     "ADMIN_LOGIN_FAILURES": str(s.ADMIN_LOGIN_FAILURES),
     "ADMIN_LOGIN_LOCKOUT": str(s.ADMIN_LOGIN_LOCKOUT),
+    "CELERY_BROKER_URL": "" if s.CELERY_TASK_ALWAYS_EAGER else s.CELERY_BROKER_URL,
+    "QUEUE_PUBLISH_TIMEOUT": number(s.QUEUE_PUBLISH_TIMEOUT),
+    "QUEUE_VISIBILITY_TIMEOUT": number(s.QUEUE_VISIBILITY_TIMEOUT),
+    "SUMMARY_REPAIR_INTERVAL": number(s.SUMMARY_REPAIR_INTERVAL),
+    "QUEUE_SPAN_LINKS": str(int(s.QUEUE_SPAN_LINKS)),
     "OTEL_TRACES_EXPORTER": ",".join(s.OTEL_TRACES_EXPORTER),
     "OTEL_PROPAGATORS": ",".join(s.OTEL_PROPAGATORS),
     "OTEL_SEMCONV_STABILITY_OPT_IN": s.OTEL_SEMCONV_STABILITY_OPT_IN,
@@ -48,6 +55,8 @@ print(json.dumps({
     "SCENARIO_FAILURE_RATE": number(on.failure_rate),
     "SCENARIO_LATENCY_MS": number(on.latency_ms),
     "SCENARIO_N_PLUS_ONE": "1" if on.n_plus_one else "0",
+    "SCENARIO_WORKER_LATENCY_MS": number(on.worker_latency_ms),
+    "SCENARIO_WORKER_FAILURE_RATE": number(on.worker_failure_rate),
 }))
 """
 
@@ -91,7 +100,7 @@ def ticked(cell: str) -> list[str]:
 
 def test_the_readmes_configuration_table_is_what_the_settings_ship(debug):
     rows = table("README.md", "The project's own:")
-    assert len(rows) == 12
+    assert len(rows) == 17
     for variables, default, _ in rows:
         names = ticked(variables)
         expected = [debug[name] for name in names if debug[name]]  # "unset": empty
@@ -116,7 +125,7 @@ def test_the_readmes_tracing_table_is_what_the_settings_ship(debug, production):
 
 def test_the_tutorials_scenario_table_is_what_the_code_ships(debug):
     rows = table("docs/tutorial.md", "## Scenario settings")
-    assert len(rows) == 4
+    assert len(rows) == 6
     for variable, default, _ in rows:
         (name,) = ticked(variable)
         assert (ticked(default) or ["0"])[0] == debug[name], name  # "off": 0
@@ -136,4 +145,4 @@ def test_env_example_lists_the_defaults(debug):
     for name, value in debug.items():
         if name in listed and name != "OTEL_BSP_SCHEDULE_DELAY":  # empty: "500 ... else 5000"
             assert listed[name] == value, name
-    assert len(set(listed) & set(debug)) == 21
+    assert len(set(listed) & set(debug)) == 28

@@ -60,6 +60,7 @@ def job_runs(spans: list[dict]) -> list[dict]:
 def test_one_rating_is_one_trace_from_the_click_to_the_workers_sql(
     visitor, split, worker, broker, to_zipkin, zipkin_server, db_system
 ):
+    since_ms = int(time.time() * 1000) - 1
     frontend, api = split(api_env={"CELERY_BROKER_URL": broker.url}, **to_zipkin)
     worker("worker", **to_zipkin)
     response = rate(visitor, frontend, 2, stars=5)
@@ -93,13 +94,15 @@ def test_one_rating_is_one_trace_from_the_click_to_the_workers_sql(
 
     # Zipkin's dependency graph draws the queue: api -> redis -> worker -> database.
     links = eventually(
-        lambda: (got := dependencies(zipkin_server)) and ("redis", "worker") in got and got,
+        lambda: (
+            (got := dependencies(zipkin_server, since_ms)) and ("redis", "worker") in got and got
+        ),
         "the broker in Zipkin's dependencies",
     )
     assert {("api", "redis"), ("redis", "worker"), ("worker", db_system)} <= set(links)
     now = int(time.time() * 1000)
     raw = requests.get(
-        f"{zipkin_server}/api/v2/dependencies", params={"endTs": now, "lookback": 3_600_000}
+        f"{zipkin_server}/api/v2/dependencies", params={"endTs": now, "lookback": now - since_ms}
     )
     print(f"dependencies: {raw.text}")
 
