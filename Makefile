@@ -14,12 +14,17 @@ PORT ?= 8000
 # busy machine): so the stage's shell takes a moment, then ends well.
 QUIETLY := trap 'sleep 0.2; exit 0' INT;
 
-.PHONY: run split collector test lint bench soak screenshots zipkin-launch zipkin-stop broker-stop clean lock
+.PHONY: run asgi split collector test lint bench soak screenshots zipkin-launch zipkin-stop broker-stop clean lock
 
 ## run: set up, migrate, start Zipkin and the job queue if it can, and serve on http://127.0.0.1:$(PORT)
 run: zipkin-launch $(VENV)/.runtime
 	@$(QUIETLY) scripts/ready.sh http://127.0.0.1:$(PORT)/
 	@$(QUIETLY) scripts/broker.sh with $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+## asgi: like run, but the ASGI app (toastsite/asgi.py) under uvicorn; the same traces
+asgi: zipkin-launch $(VENV)/.runtime
+	@$(QUIETLY) scripts/ready.sh http://127.0.0.1:$(PORT)/
+	@$(QUIETLY) $(BIN)/python -m uvicorn toastsite.asgi:application --host 127.0.0.1 --lifespan off --no-proxy-headers --port $(PORT)
 
 ## split: the same code as two services, the api on :8001 and the frontend on :8000, and the worker
 split: zipkin-launch $(VENV)/.runtime

@@ -50,6 +50,7 @@ class Variant:
     env: dict[str, str] = field(default_factory=dict)
     zero_code: bool = False  # OpenTelemetry's agent instead of toastsite's own setup
     zones: bool = False  # every part of tracing counted apart (scripts/attribution.py)
+    asgi: bool = False  # toastsite/asgi.py under uvicorn instead of wsgi.py under gunicorn
 
 
 # The zero-code peer with OpenTelemetry's defaults records the deprecated HTTP
@@ -66,13 +67,21 @@ VARIANTS = {
     "zipkin stopped": Variant({"OTEL_EXPORTER_ZIPKIN_ENDPOINT": "http://127.0.0.1:9/api/v2/spans"}),
     "zero-code peer": Variant({"OTEL_SEMCONV_STABILITY_OPT_IN": ""}, zero_code=True),
     "peer, same conventions": Variant(SAME_CONVENTIONS, zero_code=True),
+    "asgi (uvicorn), off": Variant({"OTEL_SDK_DISABLED": "true"}, asgi=True),
+    "asgi (uvicorn), traced": Variant(asgi=True),
 }
 # The default run: the monolith.
-SHORT = ["off", "traced", "sampled 10%", "zero-code peer", "peer, same conventions"]
+SHORT = [
+    *("off", "traced", "sampled 10%", "zero-code peer", "peer, same conventions"),
+    "asgi (uvicorn), traced",
+]
+ASGI = {"asgi (uvicorn), off", "asgi (uvicorn), traced"}  # the monolith only
 
 
 def run_site(env: dict, variant: Variant, topology: str, prefix=()):
-    return site({**env, **variant.env}, topology, prefix, variant.zero_code, variant.zones)
+    return site(
+        {**env, **variant.env}, topology, prefix, variant.zero_code, variant.zones, variant.asgi
+    )
 
 
 def wrk(url: str, seconds: int, connections: int) -> dict:
@@ -135,6 +144,8 @@ def measure(topology: str, variants: list[str], env: dict, args, runs: dict) -> 
     """All variants run side by side; short loads take turns, cycle after cycle,
     so that a shared machine's drifts hit every variant alike."""
     with ExitStack() as stack:
+        if topology != "monolith":
+            variants = [name for name in variants if name not in ASGI]
         urls = {
             name: stack.enter_context(run_site(env, VARIANTS[name], topology)) for name in variants
         }
@@ -197,6 +208,7 @@ def work(env: dict, topologies, variants: list[str]) -> dict:
         f"{topology}/{name}": (env, topology, VARIANTS[name])
         for topology in topologies
         for name in variants
+        if topology == "monolith" or name not in ASGI
     }
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
         futures = {key: pool.submit(work_per_page, *job) for key, job in jobs.items()}

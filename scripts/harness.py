@@ -91,20 +91,40 @@ def gunicorn(env: dict, port: int, workers: int, prefix=(), zero_code=False, zon
             *command,
         ]
     env = {**env, "WEB_CONCURRENCY": str(workers)}
-    if prefix:  # counting instructions: everything runs 50 times slower
-        env.update(GUNICORN_CMD_ARGS="--timeout 600", TOAST_API_READ_TIMEOUT="600")
+    if prefix:  # counting: everything runs 50 times slower, idle connections too
+        env.update(GUNICORN_CMD_ARGS="--timeout 600 --keep-alive 600", TOAST_API_READ_TIMEOUT="600")
         env.update(TOAST_API_CONNECT_TIMEOUT="600")  # the API accepts late on a loaded day
     timeout = 300 if prefix else 15
     return process([*prefix, *command], env, port, stop_timeout=timeout, start_timeout=timeout * 4)
 
 
+def uvicorn(env: dict, port: int, workers: int, prefix=()):
+    """uvicorn serving the site's ASGI app as `make asgi` does, run under `prefix`."""
+    command = [sys.executable, "-m", "uvicorn", "toastsite.asgi:application"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    command += ["--lifespan", "off", "--no-proxy-headers"]
+    if prefix:  # counting: everything runs 50 times slower, idle connections too
+        command += ["--timeout-keep-alive", "600"]
+        env = {**env, "TOAST_API_READ_TIMEOUT": "600", "TOAST_API_CONNECT_TIMEOUT": "600"}
+    timeout = 300 if prefix else 15
+    return process([*prefix, *command], env, port, stop_timeout=timeout, start_timeout=timeout * 4)
+
+
 @contextmanager
-def site(env: dict, topology: str, prefix=(), zero_code=False, zones=False) -> Iterator[str]:
-    """The site as a monolith or split, under gunicorn; yields its pages' URL."""
+def site(
+    env: dict, topology: str, prefix=(), zero_code=False, zones=False, asgi=False
+) -> Iterator[str]:
+    """The site as a monolith or split, under gunicorn (or, `asgi`, the monolith
+    under uvicorn); yields its pages' URL."""
     if topology == "monolith":
         port = free_port()
         # Counting: one worker, so that warm-up happens the same way in every run.
-        with gunicorn(env, port, 1 if prefix else 2, prefix, zero_code, zones):
+        workers = 1 if prefix else 2
+        if asgi:
+            server = uvicorn(env, port, workers, prefix)
+        else:
+            server = gunicorn(env, port, workers, prefix, zero_code, zones)
+        with server:
             yield f"http://127.0.0.1:{port}"
         return
     api_port, front_port = free_port(), free_port()

@@ -4,7 +4,8 @@ the settings of in-process tests in tests/settings.py, test data in tests/factor
 In-process tests trace into memory: tracing is set up once for the session,
 before any test client or live server loads Django's middleware. Tests that
 need the site as users run it start real server processes (`runserver_site`,
-`gunicorn_site`, `split`), each test on a database of its own; the end-to-end
+`gunicorn_site`, `uvicorn_site`, `split`; `site_server` is runserver and
+uvicorn in turn, WSGI and ASGI), each test on a database of its own; the end-to-end
 tests start the real Zipkin server and Chromium.
 """
 
@@ -197,15 +198,33 @@ def gunicorn_site(
 
 
 @pytest.fixture
+def uvicorn_site(
+    server_env, server_database, tmp_path
+) -> Iterator[Callable[..., servers.UvicornSite]]:
+    """A factory: the site's ASGI app under uvicorn, as `make asgi` serves it."""
+    env = {**server_env, "DATABASE_URL": server_database, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    yield from servers.started(servers.UvicornSite, env, tmp_path)
+
+
+@pytest.fixture(params=["wsgi", "asgi"])
+def site_server(request, runserver_site, uvicorn_site) -> Callable[..., servers.ServerProcess]:
+    """A factory like `runserver_site`, once per server interface: WSGI
+    (`manage.py runserver`) and ASGI (uvicorn). For what the interface does:
+    spans, headers, log lines."""
+    return runserver_site if request.param == "wsgi" else uvicorn_site
+
+
+@pytest.fixture
 def untraced_site(runserver_site) -> servers.SiteServer:
     """The site as a real server, exporting no spans."""
     return runserver_site(OTEL_TRACES_EXPORTER="none")
 
 
 @pytest.fixture
-def traced_site(runserver_site, zipkin_receiver) -> servers.SiteServer:
-    """The site as a real server, sending its spans to the test's `zipkin_receiver`."""
-    return runserver_site(OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint)
+def traced_site(site_server, zipkin_receiver) -> servers.ServerProcess:
+    """The site as a real server, under each interface, sending its spans to the
+    test's `zipkin_receiver`."""
+    return site_server(OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint)
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
-"""ASGI entry point, set up like wsgi.py.
+"""ASGI entry point, set up like wsgi.py: uvicorn's process (`make asgi`) loads it.
 
-Not served by anything yet, and so not tested: `make run`, `make split`,
-gunicorn and compose all serve wsgi.py. Kept as Django's startproject writes
-it, with the same tracing setup, until an ASGI server serves it.
+The traces are the same as under WSGI (tests/telemetry runs under both). No
+REQUEST_URI wrapper is needed here: the Django instrumentation reads an ASGI
+request's path from the scope, already decoded, and a path outside Latin-1
+is a plain 404.
 """
 
 import os

@@ -9,9 +9,15 @@ the way into an outcome a page understands:
 - the API rejects what we sent (400): `RequestRejected`, with its errors;
 - the API refuses more from this visitor for now (429): `RateLimited`, with
   the seconds it asks us to wait.
+
+`at_once` makes several calls side by side, each on a thread of a pool, in the
+request's context.
 """
 
+import contextvars
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 import requests
@@ -19,6 +25,7 @@ from django.conf import settings
 from django.http import Http404, HttpRequest
 from requests.adapters import HTTPAdapter
 
+from apps.scenarios import config as scenarios
 from apps.scenarios.api import HEADER as SCENARIOS_HEADER
 from toastsite.telemetry.http import outbound_route
 
@@ -68,6 +75,31 @@ _session = requests.Session()
 _session.mount("http://", HTTPAdapter(pool_maxsize=32))
 _session.mount("https://", HTTPAdapter(pool_maxsize=32))
 _session.headers["Accept"] = "application/json"
+
+# The threads that calls made at once run on, as many as the session keeps
+# connections; started as needed, so each server worker has its own.
+_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="toast-api")
+
+
+def at_once(*calls: Callable[[], Any]) -> list[Any]:
+    """Runs `calls` side by side and returns their results, in order.
+
+    Each runs on a thread of the pool in a copy of this thread's context: the
+    current span (so its client span is a child of the page's) and every other
+    context variable. A pool's thread has a context of its own, not the
+    request's; a call submitted bare starts a trace of its own
+    (SCENARIO_LOST_CONTEXT shows it).
+
+    Once all have ended, the first that failed, in order, raises its exception,
+    as it would have had they run one after the other: the page fails the
+    same way. The others' answers are dropped.
+    """
+    if scenarios.current.lost_context:
+        futures = [_pool.submit(call) for call in calls]  # the trap: no context carried
+    else:
+        futures = [_pool.submit(contextvars.copy_context().run, call) for call in calls]
+    wait(futures)
+    return [future.result() for future in futures]
 
 
 def toast_of_the_day(request: HttpRequest) -> dict | None:

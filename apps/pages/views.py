@@ -16,8 +16,11 @@ SUMMARY_LATER = {
 
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
-    context = {"today": client.toast_of_the_day(request), "week": client.week(request)}
-    return render(request, "pages/home.html", context)
+    # Two calls at once: the page waits for the slower one, not for both in turn.
+    today, week = client.at_once(
+        lambda: client.toast_of_the_day(request), lambda: client.week(request)
+    )
+    return render(request, "pages/home.html", {"today": today, "week": week})
 
 
 @require_safe

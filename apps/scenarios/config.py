@@ -3,8 +3,10 @@
 All are off by default and read from the environment once, as the process
 starts. The API acts on them (api.py, and the one selector the N+1 scenario
 changes) and says which are on in words (`described()`), which the pages show
-in a banner. To add a scenario: a field and its words here, its effect where
-it happens, and its test in tests/scenarios/.
+in a banner. One is the pages' own (`lost_context`: apps/pages/client.py acts
+on it); the banner adds its words, from the pages' process. To add a
+scenario: a field and its words here, its effect where it happens, and its
+test in tests/scenarios/.
 
 The worker's scenarios are set on the API too, like the others: the API puts
 them into each job it publishes, and the worker does what the job says
@@ -25,7 +27,7 @@ class Scenarios:
     failure_rate: float = 0.0
     # SCENARIO_LATENCY_MS: extra milliseconds each API call takes.
     latency_ms: int = 0
-    # SCENARIO_N_PLUS_ONE: the API loads each toast's ingredients and ratings
+    # SCENARIO_N_PLUS_ONE: the API loads each toast's ingredients and rating summary
     # with a query of their own (selectors.toast_list).
     n_plus_one: bool = False
     # SCENARIO_WORKER_LATENCY_MS: extra milliseconds each rating summary job
@@ -34,9 +36,14 @@ class Scenarios:
     # SCENARIO_WORKER_FAILURE_RATE: the share of rating summary jobs that fail
     # on the worker, 0 to 1; each failed job is tried again, 3 times at most.
     worker_failure_rate: float = 0.0
+    # SCENARIO_LOST_CONTEXT: the home page's two API calls run on a thread pool
+    # without the request's context (client.at_once): their spans leave the
+    # page's trace, each call a trace of its own. The pages' knob, not the API's.
+    lost_context: bool = False
 
     def described(self) -> list[str]:
-        """The scenarios that are on, in words, for the `Scenarios` header and the banner."""
+        """The API's scenarios that are on, in words, for the `Scenarios` header
+        and the banner."""
         words = []
         if self.failure_rate:
             words.append(f"the API fails {self.failure_rate:.0%} of calls")
@@ -50,6 +57,12 @@ class Scenarios:
             words.append(f"the worker fails {self.worker_failure_rate:.0%} of jobs")
         return words
 
+    def described_by_pages(self) -> list[str]:
+        """The pages' own scenarios that are on, in words, for the banner."""
+        if self.lost_context:
+            return ["the home page calls the API without its trace context"]
+        return []
+
 
 def from_environment() -> Scenarios:
     return Scenarios(
@@ -60,6 +73,7 @@ def from_environment() -> Scenarios:
         worker_failure_rate=env_number(
             "SCENARIO_WORKER_FAILURE_RATE", 0.0, minimum=0.0, maximum=1.0
         ),
+        lost_context=env_bool("SCENARIO_LOST_CONTEXT", False),
     )
 
 

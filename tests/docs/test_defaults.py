@@ -57,6 +57,7 @@ print(json.dumps({
     "SCENARIO_N_PLUS_ONE": "1" if on.n_plus_one else "0",
     "SCENARIO_WORKER_LATENCY_MS": number(on.worker_latency_ms),
     "SCENARIO_WORKER_FAILURE_RATE": number(on.worker_failure_rate),
+    "SCENARIO_LOST_CONTEXT": "1" if on.lost_context else "0",
 }))
 """
 
@@ -125,7 +126,7 @@ def test_the_readmes_tracing_table_is_what_the_settings_ship(debug, production):
 
 def test_the_tutorials_scenario_table_is_what_the_code_ships(debug):
     rows = table("docs/tutorial.md", "## Scenario settings")
-    assert len(rows) == 6
+    assert len(rows) == 7
     for variable, default, _ in rows:
         (name,) = ticked(variable)
         assert (ticked(default) or ["0"])[0] == debug[name], name  # "off": 0
@@ -145,4 +146,4 @@ def test_env_example_lists_the_defaults(debug):
     for name, value in debug.items():
         if name in listed and name != "OTEL_BSP_SCHEDULE_DELAY":  # empty: "500 ... else 5000"
             assert listed[name] == value, name
-    assert len(set(listed) & set(debug)) == 28
+    assert len(set(listed) & set(debug)) == 29

@@ -517,3 +517,39 @@ def test_step_10_work_on_a_queue(
     )
     assert all("error" in s["tags"] for s in runs(spans))
     zipkin.screenshot(page, f"traces/{spans[0]['traceId']}", "step10-retries", f"run/{job}")
+
+
+def test_step_12_two_calls_at_once_lose_the_trace_without_their_context_and_keep_it_with(
+    visitor, split, to_zipkin, zipkin, page
+):
+    slow = {"SCENARIO_LATENCY_MS": "200"}  # each call 200 ms: side by side, or not
+    # The trap: the calls run on a thread pool that is given no context.
+    frontend, _ = split(api_env=slow, frontend_env={"SCENARIO_LOST_CONTEXT": "1"}, **to_zipkin)
+    response = visitor.get(f"{frontend.url}/")
+    banner = "the API takes 200 ms longer; the home page calls the API without its trace context"
+    assert f'<p class="banner">Scenarios on: {banner}.</p>' in response.text
+    alone = zipkin.trace(response)
+    assert [s["name"] for s in alone] == ["get home"]
+    roots = eventually(
+        lambda: len(found := zipkin.traces(serviceName="frontend")) == 3 and found,
+        "the page's trace and one trace per call",
+    )
+    by_root = {next(s for s in t if "parentId" not in s)["name"]: t for t in roots}
+    assert set(by_root) == {"get home", "get /api/toasts/today/", "get /api/toasts/"}
+    for name in ("get /api/toasts/today/", "get /api/toasts/"):
+        assert named(by_root[name], name)["kind"] == "CLIENT"  # a trace begun by the call
+        assert services(by_root[name]) == {"frontend", "api"}
+    zipkin.screenshot(
+        page, "?serviceName=frontend&lookback=15m&limit=3", "step12-lost", "get /api/toasts/"
+    )
+
+    # The fix, the code as it ships: each call runs in a copy of the request's context.
+    frontend, _ = split(api_env=slow, **to_zipkin)
+    spans = zipkin.trace(visitor.get(f"{frontend.url}/"), spans_at_least=10)
+    home = named(spans, "GET home")
+    today, week = named(spans, "GET /api/toasts/today/"), named(spans, "GET /api/toasts/")
+    assert today["parentId"] == week["parentId"] == home["id"]
+    # Side by side: each began before the other ended (Zipkin: microseconds).
+    assert today["timestamp"] < week["timestamp"] + week["duration"]
+    assert week["timestamp"] < today["timestamp"] + today["duration"]
+    zipkin.screenshot(page, f"traces/{home['traceId']}", "step12-side-by-side", "get home")

@@ -1,4 +1,5 @@
-"""A page view, followed all the way into the real Zipkin server."""
+"""A page view, followed all the way into the real Zipkin server, under WSGI
+and ASGI (`site_server`)."""
 
 import time
 import uuid
@@ -15,9 +16,9 @@ pytestmark = pytest.mark.e2e
 
 
 def test_spans_carry_todays_attribute_names_and_none_deprecated(
-    visitor, runserver_site, to_zipkin, zipkin_server, db_system
+    visitor, site_server, to_zipkin, zipkin_server, db_system
 ):
-    site = runserver_site(**to_zipkin)
+    site = site_server(**to_zipkin)
     response = post_rating(visitor, f"{site.url}/toasts/1/", stars=4)  # a rating, through a page
     assert response.status_code == 302
     spans = zipkin.fetch_trace(zipkin_server, traceresponse(response).trace_id)
@@ -50,11 +51,11 @@ def test_spans_carry_todays_attribute_names_and_none_deprecated(
 
 
 def test_zipkin_lists_the_service_and_its_span_names(
-    visitor, runserver_site, to_zipkin, zipkin_server
+    visitor, site_server, to_zipkin, zipkin_server
 ):
     # A service name of this test's own: what Zipkin lists under it, this test sent.
     service = f"toastsite-{uuid.uuid4().hex[:8]}"
-    site = runserver_site(OTEL_SERVICE_NAME=service, **to_zipkin)
+    site = site_server(OTEL_SERVICE_NAME=service, **to_zipkin)
     response = visitor.get(f"{site.url}/toasts/")
     trace_id = traceresponse(response).trace_id
     spans = zipkin.fetch_trace(zipkin_server, trace_id, until=lambda spans: len(spans) >= 6)

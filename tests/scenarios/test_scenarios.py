@@ -20,10 +20,12 @@ def test_all_scenarios_are_off_by_default(client, monkeypatch):
         "SCENARIO_N_PLUS_ONE",
         "SCENARIO_WORKER_LATENCY_MS",
         "SCENARIO_WORKER_FAILURE_RATE",
+        "SCENARIO_LOST_CONTEXT",
     ):
         monkeypatch.delenv(variable, raising=False)
-    assert config.from_environment() == config.Scenarios(0.0, 0, False, 0, 0.0)
+    assert config.from_environment() == config.Scenarios(0.0, 0, False, 0, 0.0, False)
     assert config.current.described() == []
+    assert config.current.described_by_pages() == []
     assert all(client.get(reverse("api:toast-list")).status_code == 200 for _ in range(20))
 
 

@@ -114,6 +114,26 @@ class GunicornSite(ServerProcess):
         return [sys.executable, "-m", "gunicorn", "toastsite.wsgi", "-b", f"127.0.0.1:{self.port}"]
 
 
+class UvicornSite(ServerProcess):
+    """The site's ASGI app under uvicorn, started as `make asgi` starts it
+    (UVICORN_ARGS, checked against the Makefile); SIGTERM is its graceful stop,
+    after which Python's exit hooks flush the spans."""
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "uvicorn", *UVICORN_ARGS, "--port", str(self.port)]
+
+
+# What `make asgi` runs after `python -m uvicorn` (tests/toastsite/test_asgi.py).
+UVICORN_ARGS = (
+    "toastsite.asgi:application",
+    "--host",
+    "127.0.0.1",
+    "--lifespan",
+    "off",
+    "--no-proxy-headers",
+)
+
+
 class Split(NamedTuple):
     frontend: SiteServer
     api: SiteServer

@@ -161,7 +161,8 @@ def home_page_trace(spans: list[dict]) -> dict[str, dict]:
 
 
 # What a span carries beyond its resource's tags, by today's conventions:
-# HTTP (stable since semantic conventions 1.23) and database (1.33).
+# HTTP (stable since semantic conventions 1.23) and database (1.33); the same
+# under every server, WSGI or ASGI.
 SERVER_TAGS = {
     "http.request.method",
     "http.route",
@@ -171,6 +172,7 @@ SERVER_TAGS = {
     "server.address",
     "server.port",
     "client.address",
+    "client.port",
     "user_agent.original",
     "network.protocol.version",
 }

@@ -1,4 +1,4 @@
-"""What makes no span, under runserver and under gunicorn alike: static files
+"""What makes no span, under runserver, gunicorn and uvicorn alike: static files
 (the site's CSS and favicon, the admin's CSS) and the health check."""
 
 import pytest
@@ -11,10 +11,10 @@ PATHS = [
 ]
 
 
-@pytest.fixture(params=["runserver", "gunicorn"])
-def served_site(request, runserver_site, gunicorn_site, zipkin_receiver):
-    start = runserver_site if request.param == "runserver" else gunicorn_site
-    return start(OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint)
+@pytest.fixture(params=["runserver", "gunicorn", "uvicorn"])
+def served_site(request, runserver_site, gunicorn_site, uvicorn_site, zipkin_receiver):
+    start = {"runserver": runserver_site, "gunicorn": gunicorn_site, "uvicorn": uvicorn_site}
+    return start[request.param](OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint)
 
 
 def test_static_files_and_the_health_check_make_no_span(visitor, served_site, zipkin_receiver):

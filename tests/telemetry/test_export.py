@@ -1,5 +1,7 @@
-"""The site as users run it: a real runserver process, configured only through
-the standard OTEL_* variables, posting Zipkin JSON v2 to a local receiver."""
+"""The site as users run it: a real server process, configured only through
+the standard OTEL_* variables, posting Zipkin JSON v2 to a local receiver.
+What the server interface does (spans, headers) is tested under WSGI and ASGI
+(`traced_site`, `site_server`); what the exporter does, under runserver."""
 
 import re
 import time
@@ -11,12 +13,6 @@ from tests.support.polling import eventually
 from tests.support.zipkin import ZipkinReceiver, home_page_trace, named
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-
-
-@pytest.fixture
-def traced_site(runserver_site, zipkin_receiver):
-    """The site, sending its spans to the receiver."""
-    return runserver_site(OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint)
 
 
 def test_a_page_view_reaches_zipkin_as_one_trace_with_tags_and_annotations(
@@ -116,9 +112,9 @@ def test_an_incoming_traceparent_continues_the_callers_trace(visitor, traced_sit
     ],
 )
 def test_b3_propagation_for_zipkin_native_peers(
-    visitor, runserver_site, zipkin_receiver, propagators, headers
+    visitor, site_server, zipkin_receiver, propagators, headers
 ):
-    site = runserver_site(
+    site = site_server(
         OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint, OTEL_PROPAGATORS=propagators
     )
     response = visitor.get(f"{site.url}/toasts/", headers=headers)
@@ -132,9 +128,9 @@ def test_b3_propagation_for_zipkin_native_peers(
 
 
 def test_no_propagation_gives_disjoint_traces_and_the_site_still_answers(
-    visitor, runserver_site, zipkin_receiver
+    visitor, site_server, zipkin_receiver
 ):
-    site = runserver_site(
+    site = site_server(
         OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint, OTEL_PROPAGATORS="none"
     )
     response = visitor.get(f"{site.url}/toasts/", headers={"traceparent": TRACEPARENT})
@@ -150,8 +146,8 @@ def test_no_propagation_gives_disjoint_traces_and_the_site_still_answers(
     assert api["traceId"] != page_trace[0]["traceId"]
 
 
-def test_sampling_off_sends_nothing(visitor, runserver_site, zipkin_receiver):
-    site = runserver_site(
+def test_sampling_off_sends_nothing(visitor, site_server, zipkin_receiver):
+    site = site_server(
         OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint,
         OTEL_TRACES_SAMPLER="always_off",
     )
@@ -164,8 +160,8 @@ def test_sampling_off_sends_nothing(visitor, runserver_site, zipkin_receiver):
     assert zipkin_receiver.spans == []
 
 
-def test_sdk_disabled_traces_nothing(visitor, runserver_site, zipkin_receiver):
-    site = runserver_site(
+def test_sdk_disabled_traces_nothing(visitor, site_server, zipkin_receiver):
+    site = site_server(
         OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint, OTEL_SDK_DISABLED="true"
     )
     response = visitor.get(f"{site.url}/")
@@ -184,9 +180,9 @@ def test_console_exporter_prints_spans(visitor, runserver_site):
 
 
 def test_log_lines_written_in_a_request_carry_its_trace_and_span_ids(
-    visitor, runserver_site, zipkin_receiver
+    visitor, site_server, zipkin_receiver
 ):
-    site = runserver_site(
+    site = site_server(
         OTEL_EXPORTER_ZIPKIN_ENDPOINT=zipkin_receiver.endpoint, TOAST_API_URL="http://127.0.0.1:9"
     )
     response = visitor.get(f"{site.url}/toasts/")
