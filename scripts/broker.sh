@@ -52,9 +52,11 @@ with() {
   fi
   local bin
   bin="$(dirname "$1")"
-  "$bin/celery" -A toastsite worker --loglevel INFO -n "worker@%h" &
+  # Niced: the three start side by side, and the site's first page should not
+  # wait for the worker's start-up (jobs wait in the queue meanwhile).
+  nice "$bin/celery" -A toastsite worker --loglevel INFO -n "worker@%h" &
   local worker=$!
-  "$bin/celery" -A toastsite beat --loglevel INFO --schedule "$CACHE/beat-schedule" &
+  nice "$bin/celery" -A toastsite beat --loglevel INFO --schedule "$CACHE/beat-schedule" &
   local beat=$!
   trap 'kill "$worker" "$beat" 2>/dev/null; wait "$worker" "$beat" 2>/dev/null' EXIT
   trap 'exit 130' INT TERM
