@@ -1,6 +1,7 @@
 """The code the tutorial quotes is the code it names: every block marked
 `<!-- quoted from PATH -->` on the line before it is in PATH, verbatim, so an
-example cannot drift from the tests and code it shows."""
+example cannot drift from the tests and code it shows. And its introduction
+counts the steps it has."""
 
 import re
 
@@ -35,3 +36,9 @@ def test_test_your_traces_quotes_the_suites_own_fixtures_and_tests():
         "tests/e2e/test_zipkin.py",  # traceresponse, then the trace from Zipkin
         "tests/support/zipkin.py",  # fetch_trace
     }
+
+
+def test_the_introduction_counts_the_steps_after_the_talks_five():
+    steps = re.findall(r"^## Step (\d+): ", TUTORIAL, re.M)
+    assert steps == [str(n) for n in range(1, 14)]
+    assert "After the talk's\nfive steps come eight more:" in TUTORIAL
