@@ -309,6 +309,9 @@ def test_one_trace_in_ten_and_the_callers_choice(serve, receiver, visitor):
     answers = [visitor.get(f"{site.url}/users/") for _ in range(200)]
     recorded = [traceresponse(a) for a in answers if flags(a) == "03"]
     assert {flags(a) for a in answers} == {"02", "03"}
+    # An unrecorded request still logs its trace id; Zipkin never gets it (below).
+    unrecorded = next(traceresponse(a) for a in answers if flags(a) == "02")
+    logged(site, rf"\[trace_id={unrecorded.trace_id} span_id=\w+\] 0 users$")
     # One in ten: 0.1 ± 4 sigma, sigma = sqrt(0.1 * 0.9 / 200) = 0.021.
     assert 0.015 <= len(recorded) / 200 <= 0.185
     # The caller's choice wins, either way.
