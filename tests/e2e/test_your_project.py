@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from tests.support import guide
+from tests.support.collector import binary as collector_binary
 from tests.support.http import Visitor, traceresponse
 from tests.support.polling import eventually
 from tests.support.servers import ROOT, free_port, wait_for_port
@@ -330,13 +331,13 @@ def test_one_trace_in_ten_and_the_callers_choice(serve, receiver, visitor):
 
 
 @pytest.mark.e2e
-def test_the_real_zipkin_and_the_collector(serve, visitor, zipkin_server, tmp_path, request):
+def test_the_real_zipkin_and_the_collector(serve, visitor, zipkin_server, tmp_path):
     site = serve("runserver", OTEL_EXPORTER_ZIPKIN_ENDPOINT=f"{zipkin_server}/api/v2/spans")
     response = visitor.get(f"{site.url}/users/")
     spans = fetch_trace(zipkin_server, traceresponse(response).trace_id, lambda s: len(s) == 2)
     assert sorted(s["name"] for s in spans) == ["get users/", "select"]  # as the UI lists them
 
-    collector = request.getfixturevalue("otel_collector_binary")
+    collector = collector_binary()  # built once, into the cache
     otlp = free_port()
     (config,) = [b for b in guide.blocks() if b.path == "collector.yaml"]
     text = config.text.replace("127.0.0.1:4318", f"127.0.0.1:{otlp}")
@@ -368,18 +369,6 @@ def test_the_real_zipkin_and_the_collector(serve, visitor, zipkin_server, tmp_pa
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-@pytest.fixture
-def otel_collector_binary() -> str:
-    built = subprocess.run(
-        [ROOT / "scripts" / "collector.sh", "build"], capture_output=True, text=True
-    )
-    if built.returncode != 0:
-        from tests.support.servers import skip_or_fail
-
-        skip_or_fail(f"cannot build the OpenTelemetry Collector: {built.stderr.strip()[-500:]}")
-    return built.stdout.strip()
 
 
 # --- The traps -------------------------------------------------------------

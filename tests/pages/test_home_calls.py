@@ -4,24 +4,19 @@ they ran one after the other. SCENARIO_LOST_CONTEXT shows the trap: a thread
 pool that is given no context, and each call a trace of its own."""
 
 import contextvars
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.urls import reverse
 from opentelemetry.trace import SpanKind
 
+from tests.support.http import fake_api
+from tests.support.spans import by_name
+
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
     pytest.mark.usefixtures("api_via_live_server"),
 ]
-
-
-def by_name(spans, name):
-    matches = [s for s in spans if s.name == name]
-    assert len(matches) == 1, f"{name!r} in {[s.name for s in spans]}"
-    return matches[0]
 
 
 def test_the_two_calls_overlap_and_share_the_pages_span_as_parent(client, scenarios, spans):
@@ -67,30 +62,20 @@ def api_answering(settings) -> Iterator[callable]:
     """An API whose two home-page routes each fail as the test says: "error"
     (a 500) or "timeout" (no answer within the pages' read timeout)."""
     failures: dict[str, str] = {}
-    done = threading.Event()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            route = "today" if self.path.startswith("/api/toasts/today/") else "week"
-            if failures[route] == "timeout":
-                done.wait(5)
-                return
-            self.send_response(500)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+    def answer(handler, stopping) -> None:
+        route = "today" if handler.path.startswith("/api/toasts/today/") else "week"
+        if failures[route] == "timeout":
+            stopping.wait(5)
+            return
+        handler.send_response(500)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
 
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    settings.TOAST_API_URL = f"http://127.0.0.1:{server.server_port}"
-    settings.TOAST_API_TIMEOUT = (1, 0.5)
-    yield failures.update
-    done.set()
-    server.shutdown()
-    server.server_close()
+    with fake_api(answer) as url:
+        settings.TOAST_API_URL = url
+        settings.TOAST_API_TIMEOUT = (1, 0.5)
+        yield failures.update
 
 
 @pytest.mark.parametrize(

@@ -1,15 +1,15 @@
 """An API that answers badly or too late: the page gives the 503 page with its
 trace id, promptly, and the trace says what failed."""
 
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.urls import reverse
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
+
+from tests.support.http import fake_api
 
 ANSWERS = {
     "malformed JSON": (200, "application/json", b'{"name": "Ham", '),
@@ -23,31 +23,21 @@ ANSWERS = {
 def bad_api(request, settings) -> Iterator[str]:
     status, content_type, body = ANSWERS[request.param]
     slow = request.param == "slower than the timeout"
-    done = threading.Event()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if slow:
-                done.wait(5)
-                return  # the page stopped waiting long ago: no answer at all
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer(handler, stopping) -> None:
+        if slow:
+            stopping.wait(5)
+            return  # the page stopped waiting long ago: no answer at all
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
 
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    settings.TOAST_API_URL = f"http://127.0.0.1:{server.server_port}"
-    settings.TOAST_API_TIMEOUT = (1, 0.5)
-    yield request.param
-    done.set()
-    server.shutdown()
-    server.server_close()
+    with fake_api(answer) as url:
+        settings.TOAST_API_URL = url
+        settings.TOAST_API_TIMEOUT = (1, 0.5)
+        yield request.param
 
 
 def test_a_bad_api_answer_is_the_503_page_with_its_trace_id(client, settings, bad_api, spans):

@@ -1,5 +1,11 @@
 """HTTP as a visitor does it: no trace context of our own. Forms are sent as a
-browser sends them by apps.pages.traffic (post_rating, form_field)."""
+browser sends them by apps.pages.traffic (post_rating, form_field). And an API
+that answers as a test says (`fake_api`)."""
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
@@ -46,3 +52,31 @@ def traceresponse(response) -> TraceResponse:
     traced = parse_traceresponse(response.headers.get("traceresponse"))
     assert traced, f"no traceresponse header in {dict(response.headers)}"
     return traced
+
+
+@contextmanager
+def fake_api(answer: Callable[[BaseHTTPRequestHandler, threading.Event], None]) -> Iterator[str]:
+    """A stand-in for the API on a free port of 127.0.0.1; yields its URL.
+
+    Each GET is answered by `answer(handler, stopping)`. An answer that never
+    comes waits on `stopping`, which is set as the server stops, so that no
+    thread outlives the test.
+    """
+    stopping = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            answer(self, stopping)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        stopping.set()
+        server.shutdown()
+        server.server_close()

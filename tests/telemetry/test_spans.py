@@ -15,18 +15,13 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusC
 
 from apps.toasts.models import Toast
 from tests.support.http import traceresponse
+from tests.support.spans import by_name
 from toastsite.telemetry import sql
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
     pytest.mark.usefixtures("api_via_live_server"),
 ]
-
-
-def by_name(spans, name):
-    matches = [s for s in spans if s.name == name]
-    assert len(matches) == 1, f"{name!r} in {[s.name for s in spans]}"
-    return matches[0]
 
 
 def children(spans, parent):

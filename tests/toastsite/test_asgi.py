@@ -14,7 +14,11 @@ def make_asgi(*args: str) -> str:
     """The command `make asgi` serves the site with (its recipe's last line),
     without the Makefile's QUIETLY prefix, which only makes Ctrl-C end it well."""
     dry_run = subprocess.run(
-        ["make", "-n", "asgi", *args], cwd=ROOT, capture_output=True, text=True, check=True
+        ["make", "--no-print-directory", "-n", "asgi", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     quietly = "trap 'sleep 0.2; exit 0' INT; "
     last = dry_run.strip().splitlines()[-1]
