@@ -1,6 +1,7 @@
 """The site's ASGI app under uvicorn: the command `make asgi` runs is the one
-the tests serve it with, and paths that once failed tracing are plain 404s.
-The traces themselves are tested under both interfaces in tests/telemetry."""
+the tests serve it with, it leaves X-Forwarded-For to the site, and paths that
+once failed tracing are plain 404s. The traces themselves are tested under
+both interfaces in tests/telemetry."""
 
 import subprocess
 
@@ -44,3 +45,19 @@ def test_a_path_outside_latin_1_is_a_traced_404(visitor, site_server, convention
     response = visitor.get(f"{site.url}/%F0%9F%8D%9E")
     assert response.status_code == 404
     assert traceresponse(response).sampled
+
+
+def test_uvicorn_leaves_x_forwarded_for_to_the_site(visitor, uvicorn_site):
+    # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told not to
+    # (--no-proxy-headers); the site believes only TRUSTED_PROXIES, here not
+    # this machine, so a visitor from 127.0.0.1 stays 127.0.0.1 whatever it says.
+    site = uvicorn_site(
+        OTEL_TRACES_EXPORTER="none", RATINGS_PER_MINUTE="1", TRUSTED_PROXIES="192.0.2.1"
+    )
+    pk = visitor.get(f"{site.url}/api/toasts/").json()["results"][0]["id"]
+    ratings = f"{site.url}/api/toasts/{pk}/ratings/"
+    answers = [
+        visitor.post(ratings, json={"stars": 4}, headers={"X-Forwarded-For": forged})
+        for forged in ("203.0.113.7", "198.51.100.1")
+    ]
+    assert [a.status_code for a in answers] == [201, 429]
