@@ -1,4 +1,4 @@
-"""Tutorial step 10, "When one Collector is not enough": tail sampling across
+"""Tutorial step 11, "When one Collector is not enough": tail sampling across
 several Collectors, with real Collector binaries and the real Zipkin.
 
 A tail sampler can decide on a trace only if all of the trace's spans reach

@@ -96,7 +96,7 @@ def test_when_both_fail_the_page_says_what_the_first_call_met(
 
 
 def test_a_route_set_around_a_bare_submit_is_lost_too(api_via_live_server, spans):
-    # Step 10: _call names its span on the pool's thread. Named around the
+    # Step 12: _call names its span on the pool's thread. Named around the
     # submit instead, the name stays behind unless the context is carried.
     from apps.pages.client import _pool, _session
     from toastsite.telemetry.http import outbound_route
