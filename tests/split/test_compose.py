@@ -328,3 +328,45 @@ def test_the_scale_profile_is_a_router_in_front_of_samplers_found_by_name(servic
     )
     assert sampler["depends_on"]["zipkin"]["condition"] == "service_healthy"
     assert router["depends_on"] == {"sampler": {"condition": "service_started"}}
+
+
+def words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_the_readme_and_step_10_say_what_compose_runs_for_the_queue(services):
+    readme = (ROOT / "README.md").read_text()
+    bullet = words(re.search(r"^- \*\*The queue\.\*\* (.*?)\n(?=- |\n)", readme, re.M | re.S)[1])
+    worker = services["worker"]
+    assert f"the official `{services['broker']['image']}` with `appendonly yes`" in bullet
+    assert "no port published" in bullet
+    assert "ports" not in services["broker"]
+    assert "`docker compose up --scale worker=3` runs three" in bullet
+    assert "each `worker@<its host name>` with two processes" in bullet
+    assert worker["command"][-4:] == ["--concurrency", "2", "-n", "worker@%h"]
+    visibility = worker["environment"]["QUEUE_VISIBILITY_TIMEOUT"]
+    assert f"about {visibility} s after the dead one took it" in bullet
+    assert f"`QUEUE_VISIBILITY_TIMEOUT` is {visibility} here, not the default of 30" in bullet
+    settings = (ROOT / "toastsite" / "settings.py").read_text()
+    assert 'env_number("QUEUE_VISIBILITY_TIMEOUT", 30, minimum=1)' in settings
+
+    tutorial = (ROOT / "docs" / "tutorial.md").read_text()
+    step = words(re.search(r"^\*\*In containers\.\*\* (.*?)\n\n", tutorial, re.M | re.S)[1])
+    assert step.startswith("`docker compose up --scale worker=3` runs the same queue")
+    assert "three workers of two processes each, and beat" in step
+    assert f"compose sets `QUEUE_VISIBILITY_TIMEOUT` to {visibility}" in step
+    # The test the paragraph names kills a worker while that many ratings stream in.
+    up = (ROOT / "tests" / "split" / "test_compose_up.py").read_text()
+    assert "def test_ratings_sent_while_a_worker_is_killed_all_end_in_right_summaries(" in up
+    streamed = re.search(r"^STREAMED = (\d+)", up, re.M)[1]
+    assert f"while {streamed} ratings stream in" in step
+
+
+def test_ci_builds_a_stand_in_for_each_image_the_readme_counts():
+    prepare = (ROOT / ".ci" / "compose" / "prepare").read_text()
+    images = re.findall(r"^  ensure_standin \w+ (\S+)$", prepare, re.M)
+    assert "redis:7.0.15-bookworm" in images
+    table = (ROOT / ".ci" / "compose" / "README.md").read_text()
+    assert [f"`{image}`" for image in images] == re.findall(r"^\| (`[^`]+:[^`]+`) \|", table, re.M)
+    count = {5: "five", 6: "six", 7: "seven"}[len(images)]
+    assert f"stand-ins for the {count} images" in words((ROOT / "README.md").read_text())
