@@ -1,16 +1,17 @@
 """`docker compose up` for real: the split as a reader meets it.
 
 The stack of compose.yaml runs under a project name of its own, with three
-replicas of the api behind the balancer (`--scale api=3`, as tutorial step 10
-runs it), is built and waited for until every service is healthy; then the
-tests do what a reader would: open the pages, rate a toast through the form,
-open the admin, and find the traces in Zipkin. They also check what a reader
-would not see: the processes run as a non-root user, the logs are clean, health
-probes make no traces, every replica serves calls, the api counts the visitor
-and not the proxies in between, pages answer while a replica is killed, and a
-rating outlives `docker compose down` and `up`. Last, the `scale` profile runs
-the Collector tier with three samplers. At the end the stack and its volume are
-removed, whatever happened.
+replicas of the api behind the balancer and three workers (`--scale api=3
+--scale worker=3`), is built and waited for until every service is healthy;
+then the tests do what a reader would: open the pages, rate a toast through
+the form, open the admin, and find the traces in Zipkin, from the click to the
+worker's SQL. They also check what a reader would not see: the processes run
+as a non-root user, the logs are clean, health probes make no traces, every
+replica serves calls, the api counts the visitor and not the proxies in
+between, pages answer while a replica is killed, ratings sent while a worker
+is killed all end in right summaries, and a rating outlives `docker compose
+down` and `up`. Last, the `scale` profile runs the Collector tier with three
+samplers. At the end the stack and its volumes are removed, whatever happened.
 
 Needs Docker and Compose (v2, or Debian's docker-compose 1.29) and the ports
 8000, 8001 and 9411 on 127.0.0.1. Without them it is skipped, but fails when
@@ -30,16 +31,20 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin
 
 import pytest
 import requests
+import yaml
 
 from apps.pages.traffic import post_rating
-from tests.support.http import traceresponse
+from tests.support.http import Visitor, traceresponse
 from tests.support.polling import eventually
 from tests.support.servers import ARTIFACTS, ROOT, skip_or_fail
+from tests.support.zipkin import dependencies, named
 
 pytestmark = pytest.mark.compose
 
@@ -53,6 +58,16 @@ API = "http://127.0.0.1:8001"  # the balancer, in front of the api's replicas
 ZIPKIN = "http://127.0.0.1:9411"
 PORTS = (8000, 8001, 9411)  # fixed by compose.yaml
 REPLICAS = 3  # of the api: `docker compose up --scale api=3`
+WORKERS = 3  # `--scale worker=3`
+CONCURRENCY = 2  # each worker's processes (compose.yaml: --concurrency 2), one job each
+JOB = "toasts.rating_summary_refresh"
+STREAMED = 24  # ratings sent while a worker is killed: under the 30 a minute one visitor may send
+# Seconds before Redis hands a job that was not acknowledged to another worker.
+VISIBILITY = int(
+    yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]["worker"]["environment"][
+        "QUEUE_VISIBILITY_TIMEOUT"
+    ]
+)
 SAMPLERS = 3  # of the scale profile's sampler: `--scale sampler=3`
 UP_TIMEOUT = 600  # s: the first build installs the requirements
 IDLE = 60  # s without requests (an idle minute), while the healthchecks keep probing
@@ -153,6 +168,13 @@ def home_page_views(count: int, per_second: float, stop: threading.Event | None 
     return views
 
 
+def scheduled(trace: list[dict]) -> bool:
+    """Whether a trace is beat's repair job (its spans may come one batch at a time)."""
+    return {service(span) for span in trace} <= {"beat", "worker"} and any(
+        span["name"].endswith("/toasts.rating_summary_repair") for span in trace
+    )
+
+
 def span_paths(span: dict) -> str:
     """A span's name and the tags that can hold its request's path."""
     tags = span.get("tags", {})
@@ -169,7 +191,7 @@ class Stack:
         # A key of the test's own; the reader's .env, if any, is not needed.
         self.env = {**os.environ, "DJANGO_SECRET_KEY": secrets.token_urlsafe(50)}
         self.profiles: list[str] = []
-        self.scale = {"api": REPLICAS}
+        self.scale = {"api": REPLICAS, "worker": WORKERS}
 
     @property
     def command(self) -> list[str]:
@@ -206,7 +228,7 @@ class Stack:
 
     def healthy(self) -> bool:
         """Every container healthy, or running if it has no healthcheck, or done
-        (the migration); and as many api replicas as asked for."""
+        (the migration); and as many api replicas and workers as asked for."""
         ids = self.run("ps", "-a", "-q").split()
         template = (
             "{{if .State.Health}}{{.State.Health.Status}}"
@@ -216,7 +238,8 @@ class Stack:
             ["docker", "inspect", "-f", template, *ids], capture_output=True, text=True
         ).stdout.split()
         fine = {"healthy", "running:0", "exited:0"}
-        return bool(states) and set(states) <= fine and len(self.containers("api")) == REPLICAS
+        replicas = all(len(self.containers(name)) == n for name, n in self.scale.items())
+        return bool(states) and set(states) <= fine and replicas
 
     def containers(self, service: str) -> list[str]:
         """The ids of the service's running containers."""
@@ -280,13 +303,15 @@ def visits(stack) -> dict[str, requests.Response]:
 
 @pytest.fixture(scope="module")
 def rating(stack, visits) -> dict[str, Any]:
-    """A 4-star rating sent through the toast page's form, as a browser would."""
+    """A 4-star rating sent through the toast page's form, as a browser would:
+    with no trace context of the test process's own."""
     url = visits["toast"].url
-    browser = requests.Session()
+    browser = Visitor()
+    since_ms = int(time.time() * 1000) - 1
     sent = post_rating(browser, url, timeout=10, stars="4", comment="Rated by test_compose_up")
     after = browser.get(urljoin(url, sent.headers.get("Location", url)), timeout=10)
     toast_id = int(re.search(r"/toasts/(\d+)/", url).group(1))
-    return {"url": url, "toast_id": toast_id, "sent": sent, "after": after}
+    return {"url": url, "toast_id": toast_id, "sent": sent, "after": after, "since_ms": since_ms}
 
 
 # --- Tests, in the order a reader goes ------------------------------------------------
@@ -304,10 +329,18 @@ def test_the_pages_answer(visits):
 def test_a_rating_sent_through_the_form_is_saved(rating):
     assert rating["sent"].status_code == 302, rating["sent"].text[:1000]
     assert rating["after"].status_code == 200
-    assert "Your 4-star rating is saved" in rating["after"].text
-
-    toast = requests.get(f"{API}/api/toasts/{rating['toast_id']}/", timeout=10).json()
-    assert toast["rating"]["count"] >= 1
+    # The api published the summary's job to the broker, and says so.
+    assert (
+        "Your 4-star rating is saved. The rating summary counts it in a moment."
+        in rating["after"].text
+    )
+    # A worker counts it: the toast's first rating in this stack.
+    eventually(
+        lambda: summary(rating["toast_id"]) == {"count": 1, "average": 4.0},
+        "the rating in its toast's summary",
+        30,
+        0.5,
+    )
 
 
 def test_the_admin_has_its_css(stack):
@@ -322,10 +355,14 @@ def test_the_admin_has_its_css(stack):
         assert "traceresponse" not in css.headers, href  # static files make no span
 
 
-@pytest.mark.parametrize("service", ["api", "frontend"])
-def test_the_site_runs_as_a_user_not_root(stack, service):
+@pytest.mark.parametrize(
+    ("service", "program"),
+    [("api", "gunicorn"), ("frontend", "gunicorn"), ("worker", "celery"), ("beat", "celery")],
+)
+def test_the_site_runs_as_a_user_not_root(stack, service, program):
     assert stack.exec(service, "id", "-u").strip() != "0"
-    # Every process in the container: gunicorn's master and its workers.
+    # Every process in the container: gunicorn's master and its workers, or
+    # Celery's worker and its pool.
     processes = stack.exec(
         service,
         "python",
@@ -336,8 +373,28 @@ def test_the_site_runs_as_a_user_not_root(stack, service):
         "        cmd = f.read().replace(b'\\0', b' ').decode().strip()\n"
         "    print(os.stat(f'/proc/{pid}').st_uid, cmd)\n",
     ).splitlines()
-    assert any("gunicorn" in line for line in processes), processes
+    assert any(program in line for line in processes), processes
     assert all(not line.startswith("0 ") for line in processes), processes
+
+
+def test_the_broker_runs_as_redis_not_root(stack):
+    # The image starts as root, takes /data for the user redis, and runs
+    # redis-server as that user.
+    assert stack.exec("broker", "stat", "-c", "%U", "/proc/1").strip() == "redis"
+    assert stack.exec("broker", "redis-cli", "config", "get", "appendonly").split() == [
+        "appendonly",
+        "yes",
+    ]
+
+
+def test_three_workers_and_one_beat_share_the_broker(stack):
+    # Each worker answers by its own name, through the broker, to a ping
+    # from beat's container: three of them, one per container.
+    names = {f"worker@{hostname(container)}" for container in stack.containers("worker")}
+    assert len(names) == WORKERS
+    pong = stack.exec("beat", "celery", "-A", "toastsite", "inspect", "ping", "--timeout", "5")
+    assert set(re.findall(r"->\s+(worker@\w+): OK", pong)) == names
+    assert len(stack.containers("beat")) == 1
 
 
 def test_one_trace_goes_from_the_frontend_through_the_api_to_postgresql(visits):
@@ -350,6 +407,66 @@ def test_one_trace_goes_from_the_frontend_through_the_api_to_postgresql(visits):
     spans = eventually(whole_trace, "the toast page's trace, with the api's SQL, in Zipkin", 60, 1)
     sql = [span for span in spans if db_system(span) == "postgresql"]
     assert all(span["localEndpoint"]["serviceName"] == "api" for span in sql)
+
+
+def test_one_rating_is_one_trace_from_the_click_to_the_workers_sql(stack, rating):
+    def with_the_workers_sql() -> list[dict] | None:
+        spans = zipkin(f"trace/{traceresponse(rating['sent']).trace_id}")
+        # Each service's spans leave in batches of their own (every 5 s).
+        runs = [s for s in spans if s["name"] == f"run/{JOB}"]
+        sql = [s for s in spans if runs and s.get("parentId") == runs[0]["id"]]
+        has_root = any("parentId" not in s for s in spans)
+        apis = [s for s in spans if s["name"] == f"apply_async/{JOB}"]
+        return spans if len(runs) == 1 and sql and has_root and apis else None
+
+    spans = eventually(with_the_workers_sql, "the rating's trace, to the worker's SQL", 60, 1)
+    assert {service(span) for span in spans} == {"frontend", "api", "worker"}
+    page = named(spans, "POST toasts/<int:pk>/")
+    call = named(spans, "POST /api/toasts/{id}/ratings/")
+    view = named(spans, "POST api/toasts/<int:pk>/ratings/")
+    publish = named(spans, f"apply_async/{JOB}")
+    run = named(spans, f"run/{JOB}")
+    assert "parentId" not in page
+    assert (service(page), service(call), service(view)) == ("frontend", "frontend", "api")
+    assert call["parentId"] == page["id"]
+    assert view["parentId"] == call["id"]
+    # The publish, from the api's view, after its commit; Redis is its peer.
+    assert (service(publish), publish["kind"], publish["parentId"]) == (
+        "api",
+        "PRODUCER",
+        view["id"],
+    )
+    assert publish["remoteEndpoint"]["serviceName"] == "redis"
+    insert = named(spans, "INSERT toasts_rating")
+    assert insert["timestamp"] + insert["duration"] <= publish["timestamp"]
+    # The job, run by one of the workers, and its SQL on PostgreSQL.
+    assert (service(run), run["kind"], run["parentId"]) == ("worker", "CONSUMER", publish["id"])
+    names = {f"worker@{hostname(container)}" for container in stack.containers("worker")}
+    assert run["tags"]["celery.worker"] in names
+    worker_sql = [s for s in spans if s.get("parentId") == run["id"]]
+    assert {(service(s), s["kind"], db_system(s)) for s in worker_sql} == {
+        ("worker", "CLIENT", "postgresql")
+    }
+    statements = {s["name"] for s in worker_sql}  # Zipkin stores names in lower case
+    assert "select toasts_rating" in statements
+    assert statements & {"insert toasts_ratingsummary", "update toasts_ratingsummary"}
+
+
+def test_zipkin_draws_the_queue_between_the_api_and_the_worker(rating):
+    # In the window of this test's own rating (since just before it was sent).
+    expected = {
+        ("frontend", "api"),
+        ("api", "redis"),
+        ("redis", "worker"),
+        ("worker", "postgresql"),
+    }
+    links = eventually(
+        lambda: expected <= set(got := dependencies(ZIPKIN, rating["since_ms"])) and got,
+        "the queue in Zipkin's dependencies",
+        60,
+        1,
+    )
+    print(f"\ndependencies since the rating: {links}")
 
 
 def test_every_api_replica_serves_calls_and_shows_in_zipkin_as_itself(stack, page):
@@ -465,6 +582,108 @@ def test_pages_answer_while_an_api_replica_is_killed(stack, visits):
     assert dead_ids.isdisjoint(served_after)
 
 
+def test_ratings_sent_while_a_worker_is_killed_all_end_in_right_summaries(stack, visits):
+    workers = stack.containers("worker")
+    assert len(workers) == WORKERS
+    victim, survivors = workers[0], workers[1:]
+    victim_name = f"worker@{hostname(victim)}"
+    toasts = list(
+        dict.fromkeys(map(int, re.findall(r'href="/toasts/(\d+)/"', visits["/toasts/"].text)))
+    )
+    held, others = toasts[-1], toasts[-3:-1]
+    before = saved_stars(stack, toasts)
+    slots = WORKERS * CONCURRENCY
+    # First one job for each worker process, all of the held toast's; then the
+    # rest of the stream, over three toasts, at 3 a second.
+    plan = [(held, 1 + n % 5) for n in range(slots)]
+    plan += [((*others, held)[n % 3], 1 + (n * 2) % 5) for n in range(STREAMED - slots)]
+    sent: list[tuple[int, int, Any]] = []
+
+    def stream() -> None:
+        browser = Visitor()
+        begin = time.monotonic()
+        for n, (pk, stars) in enumerate(plan):
+            time.sleep(max(0.0, begin + n / 3 - time.monotonic()))
+            try:
+                answer = post_rating(browser, f"{FRONTEND}/toasts/{pk}/", stars=stars, timeout=15)
+            except requests.RequestException as exc:
+                answer = type(exc).__name__
+            sent.append((pk, stars, answer))
+
+    thread = threading.Thread(target=stream)
+    try:
+        with toast_row_locked(stack, held):
+            thread.start()
+            # Every worker process is in the middle of one of the held toast's
+            # jobs, waiting for its row: so is the victim, one job in each.
+            eventually(lambda: jobs_waiting(stack) == slots, f"{slots} jobs waiting", 30, 0.2)
+            subprocess.run(["docker", "kill", victim], check=True, capture_output=True)
+            killed = time.monotonic()
+            sent_before = len(sent)
+    finally:
+        if thread.ident:
+            thread.join()
+    received = job_times(container_log(victim), "received")
+    in_its_hands = set(received) - set(job_times(container_log(victim), "succeeded"))
+    print(
+        f"\n{len(plan)} ratings, {sent_before} of them sent before {victim_name} was "
+        f"killed with {len(in_its_hands)} jobs in its hands"
+    )
+    assert [getattr(answer, "status_code", answer) for *_, answer in sent] == [302] * len(plan)
+    assert len(in_its_hands) == CONCURRENCY
+
+    # Each of those jobs is done by another worker, once Redis has waited
+    # QUEUE_VISIBILITY_TIMEOUT for its acknowledgement (and looked again, every
+    # second).
+    def done_elsewhere() -> dict[str, float] | None:
+        logs = "".join(container_log(container) for container in survivors)
+        done = job_times(logs, "succeeded")
+        return done if in_its_hands <= set(done) else None
+
+    done = eventually(done_elsewhere, "the killed worker's jobs done by another", 60, 0.5)
+    assert not running(victim)  # so only the others could have done them
+    waits = sorted(done[job] - received[job] for job in in_its_hands)
+    print(
+        f"its jobs done by the others {time.monotonic() - killed:.1f} s after the kill, "
+        f"{', '.join(f'{wait:.1f}' for wait in waits)} s after it took them"
+    )
+    assert all(VISIBILITY - 1 <= wait <= VISIBILITY + 3 for wait in waits), waits
+
+    # Every rating saved, and every summary counts exactly the saved ones.
+    saved = saved_stars(stack, toasts)
+    new = {pk: sorted(saved[pk][len(before[pk]) :]) for pk in toasts}
+    assert new == {pk: sorted(stars for p, stars, _ in sent if p == pk) for pk in toasts}
+
+    def right() -> bool:
+        return all(summary(pk) == summary_of(saved[pk]) for pk in toasts)
+
+    eventually(right, "every summary to count its saved ratings", 60, 0.5)
+    print(
+        f"every summary right {time.monotonic() - killed:.1f} s after the kill: "
+        f"{[summary(pk) for pk in toasts]}"
+    )
+
+    # In Zipkin: each of those jobs ran to its end once, on another worker,
+    # said redelivered. (The killed worker's spans of them never ended.)
+    traces = [traceresponse(answer).trace_id for *_, answer in sent]
+
+    def their_runs() -> list[dict] | None:
+        runs = [
+            span
+            for trace_id in traces
+            for span in zipkin(f"trace/{trace_id}")
+            if span["name"] == f"run/{JOB}"
+            and span["tags"].get("messaging.message.id") in in_its_hands
+        ]
+        return runs if len(runs) == len(in_its_hands) else None
+
+    runs = eventually(their_runs, "the redelivered jobs' spans in Zipkin", 60, 1)
+    for run in runs:
+        assert run["tags"]["celery.redelivered"] == "true"
+        assert run["tags"]["celery.worker"] != victim_name
+        assert "error" not in run["tags"]
+
+
 def test_zipkin_knows_both_services_and_that_the_frontend_calls_the_api(visits):
     eventually(
         lambda: {"frontend", "api"} <= set(zipkin("services")), "frontend and api in Zipkin", 60, 1
@@ -493,7 +712,13 @@ def test_health_probes_make_no_traces(stack, visits, rating):
 
     health = [span_paths(s) for trace in traces for s in trace if "/health" in span_paths(s)]
     assert not health, f"spans of health probes: {health[:5]}"
-    new = [[span_paths(s) for s in t] for t in traces if t[0]["traceId"] not in before]
+    # Beat starts the repair job once a minute, without a request: those
+    # traces are the schedule's, beat's publish and the worker's run.
+    new = [
+        [span_paths(s) for s in t]
+        for t in traces
+        if t[0]["traceId"] not in before and not scheduled(t)
+    ]
     assert not new, f"traces that appeared in {IDLE} s without requests: {new[:5]}"
 
 
@@ -518,7 +743,7 @@ def test_the_scale_profile_routes_each_trace_to_one_of_three_samplers(stack):
     # The Collector tier (tutorial step 10) in compose: the router finds the
     # samplers by their service name, as it would a Kubernetes headless service.
     stack.profiles = ["scale"]
-    stack.scale = {"api": REPLICAS, "sampler": SAMPLERS}
+    stack.scale = {"api": REPLICAS, "worker": WORKERS, "sampler": SAMPLERS}
     stack.env["OTEL_TRACES_EXPORTER"] = "otlp"  # the services send to the router
     seconds = stack.up()
     print(f"\ncompose --profile scale up: healthy after {seconds:.0f} s")
@@ -590,6 +815,107 @@ def gateway() -> str:
         text=True,
         check=True,
     ).stdout.strip()
+
+
+def job_times(log: str, what: str) -> dict[str, float]:
+    """When each summary job was `what` ("received", "succeeded") in a worker's
+    log: job id to the log line's time, in seconds since the epoch."""
+    lines = re.finditer(
+        rf"^(\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d,\d{{3}}) .* Task {re.escape(JOB)}\[([\w-]+)\] {what}",
+        log,
+        re.M,
+    )
+    return {
+        job: datetime.strptime(at, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        for at, job in (line.groups() for line in lines)
+    }
+
+
+def running(container: str) -> bool:
+    return (
+        subprocess.run(
+            ["docker", "inspect", "-f", "{{.State.Running}}", container],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        == "true"
+    )
+
+
+def container_log(container: str) -> str:
+    done = subprocess.run(["docker", "logs", container], capture_output=True, text=True)
+    return done.stdout + done.stderr
+
+
+# --- The database, seen from inside the stack -----------------------------------------
+
+LOCKER = "toastsite-test-lock"  # the application_name of the test's own session
+
+
+def psql(stack: Stack, sql: str) -> str:
+    return stack.exec("db", "psql", "-U", "toast", "-d", "toast", "-tAc", sql).strip()
+
+
+def saved_stars(stack: Stack, toasts: list[int]) -> dict[int, list[int]]:
+    """Each toast's ratings in the database, oldest first."""
+    rows = psql(
+        stack,
+        "SELECT toast_id, stars FROM toasts_rating WHERE toast_id IN "
+        f"({','.join(map(str, toasts))}) ORDER BY id",
+    )
+    stars: dict[int, list[int]] = {pk: [] for pk in toasts}
+    for row in rows.splitlines():
+        pk, given = row.split("|")
+        stars[int(pk)].append(int(given))
+    return stars
+
+
+def summary_of(stars: list[int]) -> dict:
+    """The summary that counts exactly these ratings."""
+    return {"count": len(stars), "average": round(sum(stars) / len(stars), 2) if stars else None}
+
+
+def summary(pk: int) -> dict:
+    return requests.get(f"{API}/api/toasts/{pk}/", timeout=10).json()["rating"]
+
+
+def jobs_waiting(stack: Stack) -> int:
+    """Database sessions waiting for a lock: jobs held by toast_row_locked()."""
+    return int(psql(stack, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"))
+
+
+@contextmanager
+def toast_row_locked(stack: Stack, pk: int) -> Iterator[None]:
+    """Toast `pk`'s row locked by a transaction of the test's own, open until
+    the block ends. The summary job locks its toast's row FOR UPDATE, so each of
+    that toast's jobs waits in the middle, in its worker's hands; FOR NO KEY
+    UPDATE still lets the api insert ratings, whose foreign key only needs
+    FOR KEY SHARE."""
+    holder = subprocess.Popen(
+        [*stack.command, "exec", "-T", "-e", f"PGAPPNAME={LOCKER}", "db"]
+        + ["psql", "-U", "toast", "-d", "toast", "-v", "ON_ERROR_STOP=1", "-q"],
+        cwd=ROOT,
+        env=stack.env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        holder.stdin.write(
+            f"BEGIN;\nSELECT 1 FROM toasts_toast WHERE id = {pk} FOR NO KEY UPDATE;\n"
+        )
+        holder.stdin.flush()
+        holding = (
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+            f"'{LOCKER}' AND state = 'idle in transaction' AND backend_xid IS NOT NULL"
+        )
+        eventually(lambda: psql(stack, holding) == "1", f"toast {pk}'s row locked", 30, 0.2)
+        yield
+    finally:
+        holder.stdin.write("COMMIT;\n")
+        holder.stdin.close()
+        holder.wait(timeout=30)
 
 
 def metric(stack: Stack, name: str, family: str) -> list[float]:
