@@ -27,7 +27,11 @@ start() {
     say "asks for them. To run them on a queue: apt-get install redis-server (Debian/Ubuntu)."
     return 1
   fi
-  if answers; then return 0; fi
+  if answers; then
+    # One this checkout started says nothing more; another is used, and said.
+    ours || say "a Redis already answers on 127.0.0.1:$PORT, not started here: using it"
+    return 0
+  fi
   mkdir -p "$DATA"
   redis-server --daemonize yes --bind 127.0.0.1 --port "$PORT" --dir "$DATA" \
     --appendonly yes --save "" --pidfile "$PIDFILE" --logfile "$DATA/redis.log"

@@ -42,3 +42,17 @@ def test_the_introduction_counts_the_steps_after_the_talks_five():
     steps = re.findall(r"^## Step (\d+): ", TUTORIAL, re.M)
     assert steps == [str(n) for n in range(1, 14)]
     assert "After the talk's\nfive steps come eight more:" in TUTORIAL
+
+
+def test_test_your_traces_installs_pytest_before_it_runs_it():
+    # make run installs the site's requirements alone; pytest is a development one.
+    step = " ".join(section("Test your traces").split())
+    said = "`make test` installs them before it runs the whole suite, and `make .venv/.dev`"
+    assert said in step
+    runtime, dev = ((ROOT / f).read_text() for f in ("requirements.txt", "requirements-dev.txt"))
+    assert "\npytest==" not in runtime
+    assert "\npytest==" in dev
+    makefile = (ROOT / "Makefile").read_text()
+    assert "test: $(VENV)/.dev lint" in makefile
+    assert "$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt" in makefile
+    assert "run: zipkin-launch $(VENV)/.runtime\n" in makefile

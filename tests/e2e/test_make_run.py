@@ -140,6 +140,7 @@ def test_make_run_from_cold_says_each_stage_and_its_first_page_reaches_zipkin(tm
         home,
         PORT=str(port),
         ZIPKIN_PORT=str(zipkin_port),
+        BROKER_PORT=str(broker_port := free_port()),  # Redis, where installed: the test's own
         OTEL_EXPORTER_ZIPKIN_ENDPOINT=f"{zipkin_url}/api/v2/spans",
     )
     cache = home / ".cache" / "toastsite"
@@ -175,6 +176,10 @@ def test_make_run_from_cold_says_each_stage_and_its_first_page_reaches_zipkin(tm
             serving,
         ]
         assert make.said("zipkin: ") == [f"zipkin: {zipkin_ui} (stop it: make zipkin-stop)"]
+        if shutil.which("redis-server"):  # the broker, then a worker and beat
+            make.wait_for(f"broker: redis-server on 127.0.0.1:{broker_port}, jobs kept in")
+            assert len(make.said("broker: ")) == 1
+            make.wait_for(" ready.")  # celery's worker@host ready.
         assert_quiet(make.interrupt())
         assert healthy(zipkin_url)  # Zipkin keeps running after Ctrl-C
 
@@ -201,21 +206,11 @@ def test_make_run_from_cold_says_each_stage_and_its_first_page_reaches_zipkin(tm
         assert unpacked.is_file()
     finally:
         subprocess.run(["scripts/zipkin.sh", "stop", str(zipkin_port)], cwd=project, env=env)
-
-
-def zipkin_script() -> str:
-    """scripts/zipkin.sh, once its jar is there."""
-    script = str(ROOT / "scripts" / "zipkin.sh")
-    if not shutil.which("java"):
-        skip_or_fail("Zipkin needs Java")
-    fetched = subprocess.run([script, "fetch"], capture_output=True, text=True)
-    if fetched.returncode != 0:
-        skip_or_fail(f"could not fetch the Zipkin server: {fetched.stderr.strip()}")
-    return script
+        subprocess.run(["scripts/broker.sh", "stop"], cwd=project, env=env)  # kept, as Zipkin
 
 
 def test_waiting_for_zipkin_is_said_only_while_it_is_not_up():
-    script = zipkin_script()
+    script = zipkin.zipkin_script()
     port = free_port()
     try:
         subprocess.run([script, "launch", str(port)], check=True)
@@ -234,7 +229,7 @@ def test_waiting_for_zipkin_is_said_only_while_it_is_not_up():
 
 
 def test_zipkin_listens_on_9411_unless_told_otherwise(tmp_path):
-    script = zipkin_script()
+    script = zipkin.zipkin_script()
     try:
         socket.create_connection(("127.0.0.1", 9411), timeout=1).close()
         pytest.skip("something listens on 9411 already")
@@ -261,7 +256,7 @@ def test_zipkin_listens_on_9411_unless_told_otherwise(tmp_path):
 
 @pytest.mark.parametrize("stage", ["migrating the database", "waiting for Zipkin"])
 def test_ctrl_c_ends_the_stages_before_serving_quietly(stage, tmp_path):
-    script = zipkin_script()
+    script = zipkin.zipkin_script()
     port = free_port()
     # A cache with just the jar: the server's first start, the slowest.
     cache = tmp_path / "cache"

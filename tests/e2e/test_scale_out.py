@@ -16,13 +16,13 @@ import requests
 
 from tests.support.collector import run, seen, tier, wait_until, wait_until_decided
 from tests.support.http import traceresponse
-from tests.support.servers import ARTIFACTS
+from tests.support.polling import steadily
+from tests.support.zipkin import screenshot
 
 pytestmark = pytest.mark.e2e
 
 FAILURES = {"SCENARIO_FAILURE_RATE": "0.25"}  # in the api only, as in step 5
 DECISION_WAIT = 10  # s, collector/config.yaml's default, which the samplers keep
-SHOTS = ARTIFACTS / "tutorial"
 
 
 def otlp(endpoint: str) -> dict[str, str]:
@@ -39,11 +39,7 @@ class Visit:
 def visit(visitor, url: str, count: int, per_second: float, stop=None) -> list[Visit]:
     """`count` home page views at a steady rate (fewer if `stop` is set)."""
     visits = []
-    begin = time.monotonic()
-    for n in range(count):
-        if stop is not None and stop.is_set():
-            break
-        time.sleep(max(0.0, begin + n / per_second - time.monotonic()))
+    for _ in steadily(count, per_second, stop):
         started = time.time()
         response = visitor.get(f"{url}/")
         assert response.status_code in (200, 503), response.status_code
@@ -127,14 +123,10 @@ def page_views(split, visitor, samplers, zipkin, frontend_to, api_to, scenario) 
     return PageViews(visits, outcomes(zipkin, visits, samplers, timeout=DECISION_WAIT + 30))
 
 
-def screenshot(page, zipkin: str, trace_id: str, name: str) -> None:
-    """The trace in Zipkin's UI, as a person sees it (`make screenshots`
-    copies it into docs/img/)."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.goto(f"{zipkin}/zipkin/traces/{trace_id}")
-    page.get_by_text("get home", exact=False).first.wait_for(timeout=15_000)
-    page.get_by_text("get /api/toasts/today/", exact=False).first.click()
-    page.screenshot(path=SHOTS / f"{name}.png")
+def screenshot_a_trace(page, zipkin: str, trace_id: str, name: str) -> None:
+    """A home page's trace in Zipkin's UI, its call for the toast of the day open."""
+    path, call = f"traces/{trace_id}", "get /api/toasts/today/"  # part of the call's label
+    screenshot(page, zipkin, path, name, "get home", call, click_exact=False)
 
 
 def test_the_trap_a_sampler_per_service_cuts_failed_traces_in_half(
@@ -155,7 +147,7 @@ def test_the_trap_a_sampler_per_service_cuts_failed_traces_in_half(
     assert fails.count(failed=False)["partial"] == 0  # the 10% goes by trace id, alike on both
     # Only the frontend's half said so: the api's sampler dropped its half.
     assert slow.count(failed=True)["partial"] > 0
-    screenshot(page, zipkin_server, slow.failed_trace("partial"), "step11-half-trace")
+    screenshot_a_trace(page, zipkin_server, slow.failed_trace("partial"), "step11-half-trace")
 
 
 def test_the_fix_a_router_keeps_every_failed_trace_whole(
@@ -176,7 +168,7 @@ def test_the_fix_a_router_keeps_every_failed_trace_whole(
     assert others["partial"] == 0
     assert others["whole"] > 0
     assert all(count > 0 for count in received)  # both samplers had their share
-    screenshot(page, zipkin_server, slow.failed_trace("whole"), "step11-whole-trace")
+    screenshot_a_trace(page, zipkin_server, slow.failed_trace("whole"), "step11-whole-trace")
 
 
 @dataclass

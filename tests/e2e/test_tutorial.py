@@ -15,21 +15,21 @@ from apps.pages.traffic import post_rating
 from tests.support.collector import wait_until_decided
 from tests.support.http import traceresponse
 from tests.support.polling import eventually
-from tests.support.servers import ARTIFACTS, ROOT
+from tests.support.servers import ROOT
 from tests.support.zipkin import (
     CLIENT_TAGS,
     SERVER_TAGS,
+    SHOTS,
     dependencies,
     fetch_trace,
     named,
     own_tags,
+    screenshot,
     services,
     zipkin_server,
 )
 
 pytestmark = pytest.mark.e2e
-
-SHOTS = ARTIFACTS / "tutorial"
 
 
 @pytest.fixture
@@ -53,29 +53,9 @@ class Zipkin:
         query |= {"endTs": now, "lookback": now - self.since_ms, "limit": 1000}
         return requests.get(f"{self.url}/api/v2/traces", params=query, timeout=5).json()
 
-    def screenshot(
-        self,
-        page,
-        path: str,
-        name: str,
-        wait_for: str | None,
-        click: str | None = None,
-        scroll_to: str | None = None,
-    ) -> None:
-        """Opens the Zipkin UI at `path`, as a person would, and saves what it shows."""
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.goto(f"{self.url}/zipkin/{path}")
-        if not path.startswith("traces/"):  # search and dependencies wait for a click
-            page.get_by_text("RUN QUERY").click()
-        if wait_for:
-            page.get_by_text(wait_for, exact=False).first.wait_for(timeout=15_000)
-        else:  # a drawing, with no text to wait for: give it time to settle
-            page.wait_for_timeout(3000)
-        if click:  # a span, to show its details
-            page.get_by_text(click, exact=True).first.click()
-        if scroll_to:  # a tag of that span, further down its details
-            page.get_by_text(scroll_to, exact=True).first.scroll_into_view_if_needed()
-        page.screenshot(path=SHOTS / f"{name}.png")
+    def screenshot(self, page, path: str, name: str, *args, **kwargs) -> None:
+        """The Zipkin UI at `path`, saved as `name` (tests/support/zipkin.py)."""
+        screenshot(page, self.url, path, name, *args, **kwargs)
 
 
 def test_step_1_no_tracing_nothing_reaches_zipkin(visitor, runserver_site, to_zipkin, zipkin, page):

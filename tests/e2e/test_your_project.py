@@ -21,7 +21,7 @@ import requests
 
 from tests.support import guide
 from tests.support.collector import binary as collector_binary
-from tests.support.http import Visitor, traceresponse
+from tests.support.http import traceresponse
 from tests.support.polling import eventually
 from tests.support.servers import ROOT, free_port, wait_for_port
 from tests.support.zipkin import ZipkinReceiver, fetch_trace
@@ -71,12 +71,6 @@ def serve(project, receiver, tmp_path) -> Iterator[Callable[..., guide.GuideServ
     yield start
     for server in started:
         server.stop()
-
-
-@pytest.fixture
-def visitor() -> Iterator[Visitor]:
-    with Visitor() as session:
-        yield session
 
 
 def page_trace(receiver: ZipkinReceiver, response: requests.Response) -> tuple[dict, list[dict]]:

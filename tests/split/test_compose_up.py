@@ -42,14 +42,13 @@ import yaml
 
 from apps.pages.traffic import post_rating
 from tests.support.http import Visitor, traceresponse
-from tests.support.polling import eventually
+from tests.support.polling import eventually, steadily
 from tests.support.servers import ARTIFACTS, ROOT, skip_or_fail
-from tests.support.zipkin import dependencies, named
+from tests.support.zipkin import dependencies, named, screenshot
 
 pytestmark = pytest.mark.compose
 
 COMPOSE_ARTIFACTS = ARTIFACTS / "compose-up"
-SHOTS = ARTIFACTS / "tutorial"
 # A project of its own (containers, network, volume, images), beside any of
 # the reader's, and removed with all of them at the end.
 PROJECT = f"toastsite-test-{secrets.token_hex(4)}"
@@ -151,13 +150,9 @@ def traces_with_their_api_calls(trace_ids: list[str], calls: int) -> dict[str, l
 def home_page_views(count: int, per_second: float, stop: threading.Event | None = None) -> list:
     """Home page views at a steady rate, on one kept-alive connection: each is
     (time it began, status or error, trace id or None)."""
-    session = requests.Session()
+    session = Visitor()
     views = []
-    begin = time.monotonic()
-    for n in range(count):
-        if stop is not None and stop.is_set():
-            break
-        time.sleep(max(0.0, begin + n / per_second - time.monotonic()))
+    for _ in steadily(count, per_second, stop):
         started = time.time()
         try:
             page = session.get(FRONTEND + "/", timeout=15)
@@ -740,7 +735,7 @@ def test_a_rating_outlives_down_and_up(stack, rating):
 
 
 def test_the_scale_profile_routes_each_trace_to_one_of_three_samplers(stack):
-    # The Collector tier (tutorial step 10) in compose: the router finds the
+    # The Collector tier (tutorial step 11) in compose: the router finds the
     # samplers by their service name, as it would a Kubernetes headless service.
     stack.profiles = ["scale"]
     stack.scale = {"api": REPLICAS, "worker": WORKERS, "sampler": SAMPLERS}
@@ -783,14 +778,16 @@ def screenshot_a_replica(page, trace_id: str) -> None:
     """A home page's trace in Zipkin's UI, its call for the toast of the day
     open on the api's side: the tags name the replica (`make screenshots`
     does not take it: copy it from test-artifacts/tutorial/ by hand)."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.goto(f"{ZIPKIN}/zipkin/traces/{trace_id}")
-    page.get_by_text("get home", exact=False).first.wait_for(timeout=15_000)
-    page.get_by_text("get api/toasts/today/", exact=False).first.click()
-    tag = page.get_by_text("service.instance.id", exact=True).first
-    tag.wait_for(timeout=15_000)
-    tag.scroll_into_view_if_needed()  # the span's panel scrolls on its own
-    page.screenshot(path=SHOTS / "step11-replica.png")
+    screenshot(
+        page,
+        ZIPKIN,
+        f"traces/{trace_id}",
+        "step11-replica",
+        "get home",
+        click="get api/toasts/today/",
+        scroll_to="service.instance.id",
+        click_exact=False,
+    )
 
 
 # --- Containers -----------------------------------------------------------------------

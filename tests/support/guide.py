@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.servers import ROOT, free_port, wait_for_port
+from tests.support.servers import ROOT, ServerProcess
 
 GUIDE = ROOT / "docs" / "your-project.md"
 BIN = Path(sys.executable).parent
@@ -135,30 +135,23 @@ def clean_env(**env: str) -> dict[str, str]:
     return {**base, **env}
 
 
-class GuideServer:
+class GuideServer(ServerProcess):
     """One of the guide's serve commands, run in `project` on a free port of
     127.0.0.1, in a process group of its own; its output in `log_path`."""
 
+    own_session = True  # Ctrl-C reaches runserver's reloader and its child alike
+
     def __init__(self, project: Path, words: list[str], env: dict[str, str], log_path: Path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
+        self.cwd = project
+        self.words = words
         self.program = words[0] if words[0] != "python" else words[1]
-        argv = self._argv(words)
-        with log_path.open("w") as log:
-            self.process = subprocess.Popen(
-                argv,
-                cwd=project,
-                env=clean_env(**env),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            wait_for_port(self.port, timeout=30, process=self.process)
-        except RuntimeError as exc:
-            self.stop()
-            raise RuntimeError(f"{' '.join(words)} did not start: {exc}\n{self.log()}") from None
+        super().__init__(clean_env(**env), log_path)
+
+    def command(self) -> list[str]:
+        return self._argv(self.words)
+
+    def name(self) -> str:
+        return " ".join(self.words)
 
     def _argv(self, words: list[str]) -> list[str]:
         address = f"127.0.0.1:{self.port}"
@@ -170,9 +163,6 @@ class GuideServer:
             port = ["--host", "127.0.0.1", "--port", str(self.port)]
             return [sys.executable, "-m", "uvicorn", *words[1:], *port]
         raise AssertionError(f"no way to serve {words}")
-
-    def log(self) -> str:
-        return self.log_path.read_text()
 
     def stop(self) -> None:
         """Stops it as you would: Ctrl-C for runserver (its reloader's parent and

@@ -59,10 +59,13 @@ def wait_until_healthy(
 
 
 class ServerProcess:
-    """A server of the site in a process of its own, on a free port of 127.0.0.1,
-    its output in `log_path`; up once it listens."""
+    """A server in a process of its own, on a free port of 127.0.0.1, run in
+    `cwd` (the site's, unless a subclass says), its output in `log_path`; up
+    once it listens."""
 
     stop_signal = signal.SIGTERM
+    cwd: Path = ROOT
+    own_session = False  # a process group of its own, as a terminal gives
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.port = free_port()
@@ -70,18 +73,24 @@ class ServerProcess:
         self.log_path = log_path
         with log_path.open("w") as log:
             self.process = subprocess.Popen(
-                self.command(), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+                self.command(),
+                cwd=self.cwd,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=self.own_session,
             )
         try:
             wait_for_port(self.port, timeout=30, process=self.process)
         except RuntimeError as exc:
             self.stop()
-            raise RuntimeError(
-                f"{type(self).__name__} did not start: {exc}\n{self.log()}"
-            ) from None
+            raise RuntimeError(f"{self.name()} did not start: {exc}\n{self.log()}") from None
 
     def command(self) -> list[str]:
         raise NotImplementedError
+
+    def name(self) -> str:
+        return type(self).__name__
 
     def log(self) -> str:
         return self.log_path.read_text()

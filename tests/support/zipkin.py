@@ -14,9 +14,11 @@ from pathlib import Path
 import requests
 
 from tests.support.http import traceresponse
-from tests.support.servers import ROOT, free_port, skip_or_fail, wait_until_healthy
+from tests.support.servers import ARTIFACTS, ROOT, free_port, skip_or_fail, wait_until_healthy
 
 ZIPKIN_SCRIPT = ROOT / "scripts" / "zipkin.sh"
+# The tutorial's screenshots, as the tests take them; `make screenshots` copies them to docs/img.
+SHOTS = ARTIFACTS / "tutorial"
 
 
 class ZipkinReceiver:
@@ -79,14 +81,20 @@ class ZipkinReceiver:
         self._server.server_close()
 
 
-@contextmanager
-def zipkin_server(log: Path) -> Iterator[str]:
-    """The official Zipkin server on a free port of 127.0.0.1, in-memory storage."""
+def zipkin_script() -> str:
+    """scripts/zipkin.sh, once it has its jar; skips (fails in CI) without Java."""
     if shutil.which("java") is None:
         skip_or_fail("Java 17+ is not installed, so the Zipkin server cannot run")
     fetched = subprocess.run([ZIPKIN_SCRIPT, "fetch"], capture_output=True, text=True)
     if fetched.returncode != 0:
         skip_or_fail(f"could not fetch the Zipkin server: {fetched.stderr.strip()}")
+    return str(ZIPKIN_SCRIPT)
+
+
+@contextmanager
+def zipkin_server(log: Path) -> Iterator[str]:
+    """The official Zipkin server on a free port of 127.0.0.1, in-memory storage."""
+    zipkin_script()
     port = free_port()
     with log.open("w") as out:
         process = subprocess.Popen(
@@ -226,3 +234,32 @@ def own_tags(span: dict) -> set[str]:
         for tag in span["tags"]
         if tag not in resource and not tag.startswith(("telemetry.sdk.", "deployment.", "otel."))
     }
+
+
+def screenshot(
+    page,
+    zipkin: str,
+    path: str,
+    name: str,
+    wait_for: str | None,
+    click: str | None = None,
+    scroll_to: str | None = None,
+    click_exact: bool = True,
+) -> None:
+    """Opens the Zipkin UI at `zipkin` + /zipkin/ + `path` in the browser `page`,
+    as a person would, waits for the text `wait_for`, clicks the span `click`
+    (its whole label, or a part of it: `click_exact`) and scrolls to its tag
+    `scroll_to`, then saves what it shows as SHOTS/`name`.png."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto(f"{zipkin}/zipkin/{path}")
+    if not path.startswith("traces/"):  # search and dependencies wait for a click
+        page.get_by_text("RUN QUERY").click()
+    if wait_for:
+        page.get_by_text(wait_for, exact=False).first.wait_for(timeout=15_000)
+    else:  # a drawing, with no text to wait for: give it time to settle
+        page.wait_for_timeout(3000)
+    if click:  # a span, to show its details
+        page.get_by_text(click, exact=click_exact).first.click()
+    if scroll_to:  # a tag of that span, further down its details
+        page.get_by_text(scroll_to, exact=True).first.scroll_into_view_if_needed()
+    page.screenshot(path=SHOTS / f"{name}.png")

@@ -29,13 +29,23 @@ def test_the_broker_script_starts_redis_keeping_jobs_on_disk_and_stops_it(tmp_pa
     if not shutil.which("redis-server"):
         skip_or_fail("redis-server is not installed")
     env = {"TOASTSITE_CACHE": str(tmp_path), "BROKER_PORT": str(free_port())}
-    assert broker_sh("start", **env).returncode == 0
+    started = broker_sh("start", **env)
+    assert started.returncode == 0
+    port = env["BROKER_PORT"]
+    assert started.stderr.startswith(f"broker: redis-server on 127.0.0.1:{port}, jobs kept in")
     url = broker_sh("url", **env).stdout.strip()
-    assert url == f"redis://127.0.0.1:{env['BROKER_PORT']}/0"
+    assert url == f"redis://127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url, socket_timeout=2)
     try:
         assert client.config_get("appendonly") == {"appendonly": "yes"}
         assert client.config_get("bind") == {"bind": "127.0.0.1"}
+        assert broker_sh("start", **env).stderr == ""  # its own: nothing to say
+        # Another checkout's cache: the Redis on the port is not its own, and it says so.
+        other = broker_sh("start", **{**env, "TOASTSITE_CACHE": str(tmp_path / "other")})
+        assert other.returncode == 0
+        assert other.stderr == (
+            f"broker: a Redis already answers on 127.0.0.1:{port}, not started here: using it\n"
+        )
     finally:
         assert broker_sh("stop", **env).returncode == 0
 
