@@ -23,37 +23,27 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from scripts.bench import wrk
-from scripts.harness import BIN, ROOT, free_port, production_env, wait_for_port
-
-
-@contextmanager
-def gunicorn_in(folder: Path, env: dict):
-    """gunicorn serving the site whose code is in `folder`; yields its URL."""
-    port = free_port()
-    command = [str(BIN / "gunicorn"), "toastsite.wsgi", "--bind", f"127.0.0.1:{port}"]
-    proc = subprocess.Popen(
-        command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_for_port(port, process=proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+from scripts.harness import ROOT, free_port, gunicorn, production_env
 
 
 @contextmanager
 def served(folder: Path, env: dict, split: bool):
-    """The site in `folder`, as the monolith or split; yields its pages' URL."""
+    """The site whose code is in `folder`, under gunicorn, as the monolith (two
+    workers) or split (one each); yields its pages' URL."""
     if not split:
-        with gunicorn_in(folder, env) as url:
-            yield url
+        port = free_port()
+        with gunicorn(env, port, 2, cwd=folder):
+            yield f"http://127.0.0.1:{port}"
         return
-    one = {**env, "WEB_CONCURRENCY": "1"}
-    with gunicorn_in(folder, {**one, "TOASTSITE_ROLE": "api"}) as api:
-        frontend = {**one, "TOASTSITE_ROLE": "frontend", "TOAST_API_URL": api}
-        with gunicorn_in(folder, frontend) as url:
-            yield url
+    api_port, port = free_port(), free_port()
+    api = {**env, "TOASTSITE_ROLE": "api"}
+    frontend = {
+        **env,
+        "TOASTSITE_ROLE": "frontend",
+        "TOAST_API_URL": f"http://127.0.0.1:{api_port}",
+    }
+    with gunicorn(api, api_port, 1, cwd=folder), gunicorn(frontend, port, 1, cwd=folder):
+        yield f"http://127.0.0.1:{port}"
 
 
 def main() -> None:
@@ -76,7 +66,6 @@ def main() -> None:
             f"sqlite:///{Path(tmp) / 'bench.sqlite3'}",
             OTEL_TRACES_EXPORTER="none",
             SCENARIO_LATENCY_MS=str(args.latency_ms),
-            WEB_CONCURRENCY="2",
         )
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True

@@ -43,10 +43,12 @@ def wait_for_port(port: int, timeout: float = 60, process: subprocess.Popen | No
 
 
 @contextmanager
-def process(command: list[str], env: dict, port: int, stop_timeout: float = 15, start_timeout=60):
-    """A server process, once it listens on `port`; stopped on the way out."""
+def process(
+    command: list[str], env: dict, port: int, stop_timeout: float = 15, start_timeout=60, cwd=ROOT
+):
+    """A server process run in `cwd`, once it listens on `port`; stopped on the way out."""
     proc = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         wait_for_port(port, start_timeout)
@@ -77,8 +79,9 @@ def zipkin(heap: str) -> Iterator[str]:
         yield url
 
 
-def gunicorn(env: dict, port: int, workers: int, prefix=(), zero_code=False, zones=False):
-    """gunicorn serving the site, its command run under `prefix` (valgrind)."""
+def gunicorn(env: dict, port: int, workers: int, prefix=(), zero_code=False, zones=False, cwd=ROOT):
+    """gunicorn serving the site whose code is in `cwd` (this checkout's, unless
+    told), its command run under `prefix` (valgrind)."""
     command = [str(BIN / "gunicorn"), "toastsite.wsgi", "--bind", f"127.0.0.1:{port}"]
     if zones:  # the same gunicorn, each part of tracing run through its own C function
         command = [sys.executable, "-m", "scripts.attribution", "serve", *command[1:]]
@@ -95,7 +98,9 @@ def gunicorn(env: dict, port: int, workers: int, prefix=(), zero_code=False, zon
         env.update(GUNICORN_CMD_ARGS="--timeout 600 --keep-alive 600", TOAST_API_READ_TIMEOUT="600")
         env.update(TOAST_API_CONNECT_TIMEOUT="600")  # the API accepts late on a loaded day
     timeout = 300 if prefix else 15
-    return process([*prefix, *command], env, port, stop_timeout=timeout, start_timeout=timeout * 4)
+    return process(
+        [*prefix, *command], env, port, stop_timeout=timeout, start_timeout=timeout * 4, cwd=cwd
+    )
 
 
 def uvicorn(env: dict, port: int, workers: int, prefix=()):
