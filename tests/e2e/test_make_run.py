@@ -49,6 +49,23 @@ def project_copy(into: Path) -> Path:
     return into
 
 
+def niceness(group: int, program: str) -> dict[str, int]:
+    """The nice value of each `program` process in process group `group`, by
+    its subcommand (celery's worker, beat): the pool's children share it."""
+    found = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (proc / "stat").read_text()
+            argv = (proc / "cmdline").read_bytes().decode().split("\0")
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (name) "
+        if int(fields[2]) == group and any(word.endswith(program) for word in argv[:2]):
+            subcommand = next(word for word in argv if word in {"worker", "beat"})
+            found[subcommand] = int(fields[16])  # stat's 19th field: nice
+    return found
+
+
 def newcomer_env(home: Path, **extra: str) -> dict[str, str]:
     """This environment without the suite's own venv, database or caches, nor
     the make that may run the suite (`make test`)."""
@@ -180,6 +197,8 @@ def test_make_run_from_cold_says_each_stage_and_its_first_page_reaches_zipkin(tm
             make.wait_for(f"broker: redis-server on 127.0.0.1:{broker_port}, jobs kept in")
             assert len(make.said("broker: ")) == 1
             make.wait_for(" ready.")  # celery's worker@host ready.
+            # Niced, so that the site's first page does not wait for their start-up.
+            assert niceness(make.process.pid, "celery") == {"worker": 10, "beat": 10}
         assert_quiet(make.interrupt())
         assert healthy(zipkin_url)  # Zipkin keeps running after Ctrl-C
 
