@@ -1,6 +1,7 @@
 """`make run` as a newcomer runs it: a fresh copy of the project and an empty
 HOME, its stages, Ctrl-C, the hashes of what it installs, and its Zipkin."""
 
+import contextlib
 import os
 import pwd
 import re
@@ -117,6 +118,12 @@ class Make:
         self._reader.join(timeout=10)
         return self.lines[before:]
 
+    def kill(self) -> None:
+        """What is left of it, after a failed test: make and all it started."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
 
 def first_page_trace(site: str, zipkin_url: str) -> list[dict]:
     """The first page once the site answers, and its trace, from Zipkin."""
@@ -163,9 +170,15 @@ def test_make_run_from_cold_says_each_stage_and_its_first_page_reaches_zipkin(tm
     cache = home / ".cache" / "toastsite"
     serving = f"toastsite: serving http://127.0.0.1:{port}/ (Ctrl-C stops it)"
     zipkin_ui = f"Zipkin UI: http://localhost:{zipkin_port}/zipkin/"
+    started: list[Make] = []
+
+    def make_run() -> Make:
+        started.append(Make("run", project, env))
+        return started[-1]
+
     try:
         # Ctrl-C while the requirements install.
-        make = Make("run", project, env)
+        make = make_run()
         make.wait_for("toastsite: installing requirements.txt")
         assert_quiet(make.interrupt())
         assert make.said() == [
@@ -184,7 +197,7 @@ def test_make_run_from_cold_says_each_stage_and_its_first_page_reaches_zipkin(tm
         assert any(line.startswith(fetched_with_maven) for line in make.lines)
 
         # Again, to the first page.
-        make = Make("run", project, env)
+        make = make_run()
         make.wait_for(serving)
         assert first_page_trace(f"http://127.0.0.1:{port}", zipkin_url)
         assert make.said() == [
@@ -211,7 +224,7 @@ def test_make_run_from_cold_says_each_stage_and_its_first_page_reaches_zipkin(tm
         assert not (home / ".m2").exists()
 
         # Warm: nothing to install.
-        make = Make("run", project, env)
+        make = make_run()
         make.wait_for(serving)
         assert first_page_trace(f"http://127.0.0.1:{port}", zipkin_url)
         assert make.said() == ["toastsite: migrating the database", serving]
@@ -224,6 +237,8 @@ def test_make_run_from_cold_says_each_stage_and_its_first_page_reaches_zipkin(tm
             time.sleep(0.5)
         assert unpacked.is_file()
     finally:
+        for make in started:
+            make.kill()
         subprocess.run(["scripts/zipkin.sh", "stop", str(zipkin_port)], cwd=project, env=env)
         subprocess.run(["scripts/broker.sh", "stop"], cwd=project, env=env)  # kept, as Zipkin
 
